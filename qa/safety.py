@@ -1,0 +1,707 @@
+"""Red flags before retrieval: escalate emergencies, refer personal medical decisions, else answer.
+
+Every question goes through :meth:`SafetyChecker.check` before anything is looked up. The rules
+are data, not code: one clinician-reviewed YAML file (``qa/data/safety_rules.yaml``) holds, per
+rule, an id, a kind (``escalate`` or ``refer``), a plain description, the message to show and
+readable word patterns. The comments at the top of that file explain how a message is judged.
+
+How a message is checked, in short:
+
+1. It is lower-cased and split into words; contractions ("cant" -> "can't") and common
+   misspellings ("pian" -> "pain", "brething" -> "breathing") are fixed.
+2. Escalate rules are tried in file order, then refer rules; the first match wins, so escalation
+   always takes precedence over referral.
+3. An escalate match only counts when it is not negated ("no fever", "bukhar nahi hai") and not a
+   general or hypothetical question ("can it cause bleeding?", "what if I get a fever?") -- unless
+   something in the same clause says it is happening now ("I have", "since", "right now").
+
+Everything is compiled once at load; :meth:`SafetyChecker.check` takes about 0.1 ms per message
+(``python bench/bench_safety.py``).
+The message text is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import yaml
+
+from qa.errors import ClinicQAError
+
+log = logging.getLogger(__name__)
+
+Action = Literal["escalate", "refer", "answer"]
+RuleKind = Literal["escalate", "refer"]
+
+BUNDLED_RULES = "data/safety_rules.yaml"  # inside the ``qa`` package
+PLACEHOLDERS = frozenset({"emergency", "clinic_phone", "clinic_name"})
+
+# Defaults mirror qa.settings.Settings so the checker works without building Settings.
+DEFAULT_EMERGENCY_NUMBERS: tuple[str, ...] = ("108", "112")
+DEFAULT_CLINIC_NAME = "Atlas Pain Care, Coimbatore"
+DEFAULT_CLINIC_PHONE = "+91 422 000 0000"
+
+
+class SafetyRulesError(ClinicQAError):
+    """The safety rules file is missing or malformed. The message names the file and the rule."""
+
+    def __init__(self, source: str, problem: str, rule: str | None = None) -> None:
+        self.source = source
+        self.rule = rule
+        self.problem = problem
+        where = f"{source}: rule {rule!r}: " if rule else f"{source}: "
+        super().__init__(
+            f"{where}{problem}. Fix the safety rules file (the comments at its top explain the format) "
+            "and run the safety tests again."
+        )
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    """What to do with a message before retrieval."""
+
+    action: Action
+    rule: str | None  # id of the matched rule, e.g. "chest_pain"
+    message: str  # the plain-words text to show (escalate/refer); "" for answer
+    phones: tuple[str, ...]  # escalate: emergency numbers first, then the clinic; refer: the clinic
+    matched: str | None  # the text of the message that matched (for explainability)
+
+    @property
+    def escalate(self) -> bool:
+        return self.action == "escalate"
+
+    @property
+    def refer(self) -> bool:
+        return self.action == "refer"
+
+
+ANSWER = SafetyVerdict(action="answer", rule=None, message="", phones=(), matched=None)
+
+
+# ----------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule from the rules file, with its patterns compiled."""
+
+    id: str
+    kind: RuleKind
+    description: str
+    message: str  # template with {emergency}, {clinic_phone}, {clinic_name}
+    context: Literal["default", "any"]  # "any": escalate even on general questions
+    patterns: tuple[str | tuple[str, ...], ...]  # as written (after term expansion)
+    simple: re.Pattern[str] | None  # every single-part pattern, as one alternation
+    # `all:` patterns: every part must occur in the same sentence (scope "sentence") or anywhere in
+    # the message (scope "message").
+    combos: tuple[tuple[tuple[re.Pattern[str], ...], Literal["sentence", "message"]], ...]
+
+
+@dataclass(frozen=True)
+class Cues:
+    """How the context of a match is judged (the ``context`` section of the rules file)."""
+
+    negation: frozenset[str]
+    negation_fillers: frozenset[str]
+    negation_window: int
+    negation_after: frozenset[str]
+    negation_after_skip: frozenset[str]
+    negation_after_end: frozenset[str]
+    clause_breaks: frozenset[str]
+    conditional: re.Pattern[str] | None
+    hypothetical: re.Pattern[str] | None
+    current: re.Pattern[str] | None
+    history: re.Pattern[str] | None  # "2 years ago", "history of": past, not now ...
+    recent: re.Pattern[str] | None  # ... unless also "now", "again", "since", "today"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded, validated and compiled rules file."""
+
+    rules: tuple[Rule, ...]
+    cues: Cues
+    spelling: Mapping[str, str]
+    fuzzy_words: tuple[str, ...]
+    known_words: frozenset[str]  # never fuzzy-corrected
+    source: str
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.rules)
+
+    def get(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> RuleSet:
+        """Read a rules file; ``None`` means the bundled ``qa/data/safety_rules.yaml``."""
+        if path is None:
+            res = resources.files("qa").joinpath(BUNDLED_RULES)
+            source = str(res)
+            try:
+                text = res.read_text(encoding="utf-8")
+            except OSError as e:
+                raise SafetyRulesError(source, f"cannot read the bundled rules file ({e})") from e
+        else:
+            p = Path(path)
+            source = str(p)
+            try:
+                text = p.read_text(encoding="utf-8")
+            except FileNotFoundError as e:
+                raise SafetyRulesError(source, "file not found") from e
+            except (OSError, UnicodeDecodeError) as e:
+                raise SafetyRulesError(source, f"cannot read the file ({e})") from e
+        return cls.from_yaml(text, source=source)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "<rules>") -> RuleSet:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise SafetyRulesError(source, f"not valid YAML ({e})") from e
+        return _build(data, source)
+
+
+_TERM_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# An open-ended repeat of a group that itself holds an open-ended repeat, e.g. (a+)+ or (\w+ )*:
+# such patterns can take exponential time. Bounded repeats like (?:\w+ ){0,2} are fine.
+_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,\})")
+
+
+_TOP_LEVEL_KEYS = frozenset({"version", "spelling", "fuzzy_words", "not_typos", "terms", "context", "rules"})
+_CONTEXT_KEYS = frozenset({
+    "negation", "negation_fillers", "negation_window", "negation_after", "negation_after_skip",
+    "negation_after_end", "clause_breaks", "conditional", "hypothetical", "current", "history", "recent",
+})
+
+
+def _build(data: Any, source: str) -> RuleSet:
+    if not isinstance(data, dict):
+        raise SafetyRulesError(source, "the file must be a mapping with a 'rules' list")
+    unknown_top = set(data) - _TOP_LEVEL_KEYS
+    if unknown_top:
+        raise SafetyRulesError(
+            source, f"unknown top-level key(s) {sorted(unknown_top)}; expected {sorted(_TOP_LEVEL_KEYS)}"
+        )
+
+    def str_list(value: Any, what: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise SafetyRulesError(source, f"'{what}' must be a list of words")
+        if any(isinstance(v, bool) for v in value):
+            # YAML reads bare no/yes/on/off as true/false
+            raise SafetyRulesError(
+                source, f"'{what}' has a bare yes/no/on/off word; put it in quotes, e.g. \"no\""
+            )
+        return [str(v).lower() for v in value]
+
+    terms_raw = data.get("terms") or {}
+    if not isinstance(terms_raw, dict):
+        raise SafetyRulesError(source, "'terms' must be a mapping of name: pattern")
+    terms: dict[str, str] = {}
+    for name, value in terms_raw.items():
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = "|".join(value)
+        if not isinstance(value, str) or not value.strip():
+            raise SafetyRulesError(source, f"term {name!r} must be a pattern or a list of patterns")
+        terms[str(name)] = f"(?:{value})"
+
+    def expand(pattern: str, rule: str | None) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in terms:
+                raise SafetyRulesError(source, f"unknown term {{{name}}} in pattern {pattern!r}", rule)
+            return terms[name]
+
+        return _TERM_REF.sub(sub, pattern)
+
+    def compile_one(pattern: Any, rule: str | None, what: str) -> re.Pattern[str]:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise SafetyRulesError(source, f"{what} must be a non-empty pattern, got {pattern!r}", rule)
+        expanded = expand(pattern.strip(), rule)
+        if _NESTED_REPEAT.search(expanded):
+            raise SafetyRulesError(
+                source, f"pattern {pattern!r} nests open-ended repeats, which can be very slow", rule
+            )
+        try:
+            return re.compile(rf"\b(?:{expanded})\b")
+        except re.error as e:
+            raise SafetyRulesError(source, f"pattern {pattern!r} is not a valid regex ({e})", rule) from e
+
+    def compile_list(value: Any, what: str) -> re.Pattern[str] | None:
+        items = str_list(value, f"context.{what}")
+        if not items:
+            return None
+        for item in items:
+            compile_one(item, None, f"context.{what} entry")
+        return re.compile("|".join(rf"\b(?:{expand(i, None)})\b" for i in items))
+
+    # spelling & fuzzy words
+    spelling_raw = data.get("spelling") or {}
+    if not isinstance(spelling_raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in spelling_raw.items()
+    ):
+        raise SafetyRulesError(source, "'spelling' must map misspelt words to words")
+    spelling = {k.lower(): v.lower() for k, v in spelling_raw.items()}
+    fuzzy = tuple(str_list(data.get("fuzzy_words"), "fuzzy_words"))
+    known = frozenset(fuzzy) | frozenset(str_list(data.get("not_typos"), "not_typos")) | frozenset(
+        spelling.values()
+    )
+
+    # context cues
+    ctx = data.get("context") or {}
+    if not isinstance(ctx, dict):
+        raise SafetyRulesError(source, "'context' must be a mapping")
+    unknown_ctx = set(ctx) - _CONTEXT_KEYS
+    if unknown_ctx:
+        raise SafetyRulesError(source, f"unknown key(s) in 'context': {sorted(unknown_ctx)}")
+    window = ctx.get("negation_window", 6)
+    if not isinstance(window, int) or not 0 <= window <= 20:
+        raise SafetyRulesError(source, "'context.negation_window' must be a whole number from 0 to 20")
+    def words(key: str) -> frozenset[str]:
+        return frozenset(str_list(ctx.get(key), f"context.{key}"))
+
+    cues = Cues(
+        negation=words("negation"),
+        negation_fillers=words("negation_fillers"),
+        negation_window=window,
+        negation_after=words("negation_after"),
+        negation_after_skip=words("negation_after_skip"),
+        negation_after_end=words("negation_after_end"),
+        clause_breaks=words("clause_breaks"),
+        conditional=compile_list(ctx.get("conditional"), "conditional"),
+        hypothetical=compile_list(ctx.get("hypothetical"), "hypothetical"),
+        current=compile_list(ctx.get("current"), "current"),
+        history=compile_list(ctx.get("history"), "history"),
+        recent=compile_list(ctx.get("recent"), "recent"),
+    )
+
+    # rules
+    rules_raw = data.get("rules")
+    if not isinstance(rules_raw, list) or not rules_raw:
+        raise SafetyRulesError(source, "'rules' must be a non-empty list")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(rules_raw, start=1):
+        label = f"#{n}"
+        if not isinstance(raw, dict):
+            raise SafetyRulesError(source, "each rule must be a mapping", label)
+        rid = raw.get("id")
+        if not isinstance(rid, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rid):
+            raise SafetyRulesError(source, f"'id' must be a lower_case_name, got {rid!r}", label)
+        if rid in seen:
+            raise SafetyRulesError(source, "duplicate id", rid)
+        seen.add(rid)
+        unknown = set(raw) - {"id", "kind", "description", "message", "patterns", "context"}
+        if unknown:
+            raise SafetyRulesError(source, f"unknown field(s) {sorted(unknown)}", rid)
+        kind = raw.get("kind")
+        if kind not in ("escalate", "refer"):
+            raise SafetyRulesError(source, f"'kind' must be escalate or refer, got {kind!r}", rid)
+        description = raw.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise SafetyRulesError(source, "'description' is missing", rid)
+        message = raw.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise SafetyRulesError(source, "'message' is missing", rid)
+        _check_template(message, source, rid)
+        context = raw.get("context", "default")
+        if context not in ("default", "any"):
+            raise SafetyRulesError(source, f"'context' must be default or any, got {context!r}", rid)
+        patterns_raw = raw.get("patterns")
+        if not isinstance(patterns_raw, list) or not patterns_raw:
+            raise SafetyRulesError(source, "'patterns' must be a non-empty list", rid)
+        simple: list[str] = []
+        combos: list[tuple[tuple[re.Pattern[str], ...], Literal["sentence", "message"]]] = []
+        shown: list[str | tuple[str, ...]] = []
+        for p in patterns_raw:
+            if isinstance(p, dict):
+                parts = p.get("all")
+                scope = p.get("scope", "sentence")
+                if not set(p) <= {"all", "scope"} or not isinstance(parts, list) or len(parts) < 2:
+                    raise SafetyRulesError(
+                        source, f"a pattern mapping must be 'all: [two or more patterns]', got {p!r}", rid
+                    )
+                if scope not in ("sentence", "message"):
+                    raise SafetyRulesError(source, f"'scope' must be sentence or message, got {scope!r}", rid)
+                combos.append(
+                    (tuple(compile_one(part, rid, "each part of 'all'") for part in parts),
+                     cast(Literal["sentence", "message"], scope))
+                )
+                shown.append(tuple(expand(str(part), rid) for part in parts))
+            else:
+                compile_one(p, rid, "each pattern")
+                simple.append(expand(str(p).strip(), rid))
+                shown.append(simple[-1])
+        joined = re.compile("|".join(rf"\b(?:{s})\b" for s in simple)) if simple else None
+        rules.append(
+            Rule(
+                id=rid, kind=cast(RuleKind, kind), description=" ".join(description.split()),
+                message=" ".join(message.split()), context=cast(Literal["default", "any"], context),
+                patterns=tuple(shown), simple=joined, combos=tuple(combos),
+            )
+        )
+    log.debug("loaded %d safety rules from %s", len(rules), source)
+    return RuleSet(
+        rules=tuple(rules), cues=cues, spelling=spelling, fuzzy_words=fuzzy, known_words=known, source=source
+    )
+
+
+def _check_template(message: str, source: str, rid: str) -> None:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(message) if f is not None]
+    except ValueError as e:
+        raise SafetyRulesError(
+            source, f"the message has a stray brace ({e}); write {{{{ or }}}} for a literal one", rid
+        ) from e
+    for f in fields:
+        if f not in PLACEHOLDERS:
+            raise SafetyRulesError(
+                source, f"unknown placeholder {{{f}}} in the message; use {sorted(PLACEHOLDERS)}", rid
+            )
+
+
+# ------------------------------------------------------------------------------ text analysis
+
+_TOKEN = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['’`][^\W_]+)*|[.,;:!?]|\n")
+_SENTENCE_END = frozenset({".", "?", "!"})
+_CONTRACTIONS = {
+    "cant": "can't", "cannot": "can't", "dont": "don't", "doesnt": "doesn't", "didnt": "didn't",
+    "wont": "won't", "isnt": "isn't", "arent": "aren't", "wasnt": "wasn't", "werent": "weren't",
+    "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't", "couldnt": "couldn't",
+    "shouldnt": "shouldn't", "wouldnt": "wouldn't", "im": "i'm", "ive": "i've", "its": "it's",
+}
+
+
+@dataclass
+class _Doc:
+    """A message as words, with sentence and clause boundaries and offsets back to the original."""
+
+    original: str
+    tokens: list[str]
+    ostart: list[int]
+    oend: list[int]
+    nstart: list[int]  # offset of each token in ``norm``
+    norm: str
+    sentence_of: list[int]
+    sentences: list[tuple[int, int]]  # token ranges [a, b)
+    clause_of: list[int]  # -1 for a clause-break word
+    clauses: list[tuple[int, int, int]]  # (first token, end token, sentence)
+
+    def text(self, a: int, b: int) -> str:
+        """Normalised text of tokens [a, b)."""
+        if a >= b:
+            return ""
+        return self.norm[self.nstart[a] : self.nstart[b - 1] + len(self.tokens[b - 1])]
+
+    def token_range(self, start: int, end: int) -> tuple[int, int]:
+        """Tokens covering the normalised character range [start, end)."""
+        a = bisect_right(self.nstart, start) - 1
+        b = bisect_right(self.nstart, end - 1)
+        return max(a, 0), max(b, a + 1)
+
+    def original_text(self, a: int, b: int) -> str:
+        return self.original[self.ostart[a] : self.oend[b - 1]]
+
+
+class _Normaliser:
+    def __init__(self, rules: RuleSet) -> None:
+        self._spelling = rules.spelling
+        self._known = rules.known_words
+        self._breaks = rules.cues.clause_breaks
+        by_first: dict[str, list[str]] = {}
+        for w in rules.fuzzy_words:
+            if len(w) >= 6:
+                by_first.setdefault(w[0], []).append(w)
+        self._fuzzy = {k: tuple(v) for k, v in by_first.items()}
+        self._cache: dict[str, str] = {}
+
+    def word(self, raw: str) -> str:
+        w = raw.lower().replace("’", "'").replace("`", "'")
+        w = _CONTRACTIONS.get(w, w)
+        w = self._spelling.get(w, w)
+        if len(w) < 5 or w in self._known or not w.isalpha():
+            return w
+        hit = self._cache.get(w)
+        if hit is None:
+            hit = w
+            for target in self._fuzzy.get(w[0], ()):
+                if _one_edit(w, target):
+                    hit = target
+                    break
+            if len(self._cache) > 20_000:
+                self._cache.clear()
+            self._cache[w] = hit
+        return hit
+
+    def __call__(self, text: str) -> _Doc:
+        tokens: list[str] = []
+        ostart: list[int] = []
+        oend: list[int] = []
+        for m in _TOKEN.finditer(text):
+            tok = "." if m.group() == "\n" else self.word(m.group())
+            if tok == "not" and tokens and tokens[-1] == "can":  # "can not" -> "can't"
+                tokens[-1] = "can't"
+                oend[-1] = m.end()
+                continue
+            tokens.append(tok)
+            ostart.append(m.start())
+            oend.append(m.end())
+        nstart: list[int] = []
+        pos = 0
+        for t in tokens:
+            nstart.append(pos)
+            pos += len(t) + 1
+        norm = " ".join(tokens)
+
+        sentence_of: list[int] = []
+        sentences: list[tuple[int, int]] = []
+        clause_of: list[int] = []
+        clauses: list[tuple[int, int, int]] = []
+        s_start = 0
+        c_start = 0
+        for i, t in enumerate(tokens):
+            sentence_of.append(len(sentences))
+            if t in self._breaks:
+                if c_start < i:
+                    clauses.append((c_start, i, len(sentences)))
+                clause_of.append(-1)
+                c_start = i + 1
+                continue
+            clause_of.append(len(clauses))
+            if t in _SENTENCE_END:
+                clauses.append((c_start, i + 1, len(sentences)))
+                sentences.append((s_start, i + 1))
+                s_start = c_start = i + 1
+        if c_start < len(tokens):
+            clauses.append((c_start, len(tokens), len(sentences)))
+        if s_start < len(tokens):
+            sentences.append((s_start, len(tokens)))
+        return _Doc(text, tokens, ostart, oend, nstart, norm, sentence_of, sentences, clause_of, clauses)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by exactly one insertion, deletion, substitution or adjacent swap."""
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1 or a == b:
+        return False
+    if la == lb:
+        diffs = [i for i in range(la) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return True
+        return (
+            len(diffs) == 2 and diffs[1] == diffs[0] + 1
+            and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]]
+        )
+    if la > lb:
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
+
+
+# ----------------------------------------------------------------------------------- checker
+
+
+@dataclass(frozen=True)
+class _Hit:
+    a: int  # first token of the match
+    b: int  # end token of the match
+    span: tuple[int, int]  # tokens to quote as the matched text
+
+
+class SafetyChecker:
+    """Decides, for one message, whether to escalate, refer or answer."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        *,
+        emergency_numbers: tuple[str, ...],
+        clinic_name: str,
+        clinic_phone: str,
+    ) -> None:
+        if not emergency_numbers or not all(str(n).strip() for n in emergency_numbers):
+            raise ClinicQAError("SafetyChecker needs at least one emergency number, e.g. ('108', '112').")
+        if not clinic_phone.strip():
+            raise ClinicQAError("SafetyChecker needs the clinic phone number to show with every referral.")
+        self.rules = rules
+        self.emergency_numbers = tuple(emergency_numbers)
+        self.clinic_name = clinic_name
+        self.clinic_phone = clinic_phone
+        values = {
+            "emergency": " or ".join(self.emergency_numbers),
+            "clinic_phone": clinic_phone,
+            "clinic_name": clinic_name,
+        }
+        self._messages = {r.id: r.message.format_map(values) for r in rules.rules}
+        self._phones: dict[str, tuple[str, ...]] = {
+            "escalate": (*self.emergency_numbers, clinic_phone),
+            "refer": (clinic_phone,),
+        }
+        self._order = [r for r in rules.rules if r.kind == "escalate"] + [
+            r for r in rules.rules if r.kind == "refer"
+        ]
+        self._normalise = _Normaliser(rules)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: Path | None = None,
+        *,
+        emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS,
+        clinic_name: str = DEFAULT_CLINIC_NAME,
+        clinic_phone: str = DEFAULT_CLINIC_PHONE,
+    ) -> SafetyChecker:
+        """Load a rules file (``None``: the bundled ``qa/data/safety_rules.yaml``)."""
+        return cls(
+            RuleSet.load(path), emergency_numbers=emergency_numbers,
+            clinic_name=clinic_name, clinic_phone=clinic_phone,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, path: Path | None = None) -> SafetyChecker:
+        """Build from a :class:`qa.settings.Settings` (emergency numbers and clinic contact)."""
+        return cls.from_file(
+            path, emergency_numbers=tuple(settings.emergency_numbers),
+            clinic_name=settings.clinic_name, clinic_phone=settings.clinic_phone,
+        )
+
+    # ------------------------------------------------------------------ public
+
+    def check(self, message: str) -> SafetyVerdict:
+        """Escalate (red flag now), refer (a decision for their doctor), or answer."""
+        if not message or not message.strip():
+            return ANSWER
+        doc = self._normalise(message)
+        for rule in self._order:
+            hit = self._first_hit(rule, doc)
+            if hit is not None:
+                log.info("safety: %s by rule %s", rule.kind, rule.id)
+                return SafetyVerdict(
+                    action=rule.kind, rule=rule.id, message=self._messages[rule.id],
+                    phones=self._phones[rule.kind], matched=doc.original_text(*hit.span),
+                )
+        return ANSWER
+
+    def explain(self, message: str) -> list[tuple[str, str, str]]:
+        """Every (rule, matched text, outcome) for a message -- to help clinicians edit rules."""
+        out: list[tuple[str, str, str]] = []
+        doc = self._normalise(message)
+        for rule in self._order:
+            for hit, ok in self._candidates(rule, doc):
+                outcome = "counts" if ok else "ignored (negated or general question)"
+                out.append((rule.id, doc.original_text(*hit.span), outcome))
+        return out
+
+    # ------------------------------------------------------------------ matching
+
+    def _first_hit(self, rule: Rule, doc: _Doc) -> _Hit | None:
+        for hit, ok in self._candidates(rule, doc):
+            if ok:
+                return hit
+        return None
+
+    def _candidates(self, rule: Rule, doc: _Doc) -> Iterator[tuple[_Hit, bool]]:
+        judge = rule.kind == "escalate"
+        if rule.simple is not None:
+            for m in rule.simple.finditer(doc.norm):
+                a, b = doc.token_range(m.start(), m.end())
+                hit = _Hit(a, b, (a, b))
+                yield hit, (not judge) or self._counts(rule, doc, a, b)
+        for parts, scope in rule.combos:
+            ranges = doc.sentences if scope == "sentence" else [(0, len(doc.tokens))]
+            for s_a, s_b in ranges:
+                text = doc.text(s_a, s_b)
+                base = doc.nstart[s_a]
+                others = [p.search(text) for p in parts[1:]]
+                found = [m for m in others if m is not None]
+                if len(found) < len(others):
+                    continue
+                for m in parts[0].finditer(text):
+                    a, b = doc.token_range(base + m.start(), base + m.end())
+                    lo = min([m.start(), *(o.start() for o in found)])
+                    hi = max([m.end(), *(o.end() for o in found)])
+                    hit = _Hit(a, b, doc.token_range(base + lo, base + hi))
+                    yield hit, (not judge) or self._counts(rule, doc, a, b)
+
+    def _counts(self, rule: Rule, doc: _Doc, a: int, b: int) -> bool:
+        """Does an escalate match at tokens [a, b) describe something happening now?"""
+        if self._negated(doc, a, b):
+            return False
+        if rule.context == "any":
+            return True
+        cues = self.rules.cues
+        clause = doc.clause_of[a]
+        if clause < 0:
+            return True
+        c_a, c_b, sentence = doc.clauses[clause]
+        ctext = doc.text(c_a, c_b)
+        at = doc.nstart[a] - doc.nstart[c_a]
+        region = ctext
+        if cues.conditional is not None:
+            cond = cues.conditional.search(ctext)
+            if cond is not None:
+                if cond.start() < at:
+                    return False  # "if I get a fever ..." / "what if ..."
+                region = ctext[: cond.start()]
+        if (
+            cues.history is not None and cues.history.search(ctext)
+            and not (cues.recent is not None and cues.recent.search(ctext))
+        ):
+            return False  # "my father had a stroke 2 years ago"
+        if cues.current is not None and cues.current.search(region):
+            return True
+        if cues.hypothetical is not None:
+            if cues.hypothetical.search(ctext):
+                return False
+            # A general question framed earlier in the sentence: "what are the risks, can it ..., X?"
+            for e_a, e_b, e_sentence in doc.clauses[:clause]:
+                if e_sentence == sentence and cues.hypothetical.search(doc.text(e_a, e_b)):
+                    return False
+        return True
+
+    def _negated(self, doc: _Doc, a: int, b: int) -> bool:
+        cues = self.rules.cues
+        tokens = doc.tokens
+        # English-style: "no fever", "I don't have any chest pain"
+        i = a - 1
+        while i >= 0 and a - i <= cues.negation_window:
+            t = tokens[i]
+            if t in cues.negation:
+                return True
+            if t not in cues.negation_fillers:
+                break
+            i -= 1
+        # Hindi-style: "bukhar nahi hai", "chest mein dard toh nahi hai"
+        j = b
+        while j < len(tokens) and j - b < 2 and tokens[j] in cues.negation_after_skip:
+            j += 1
+        if j < len(tokens) and tokens[j] in cues.negation_after:
+            following = tokens[j + 1] if j + 1 < len(tokens) else ""
+            return following in cues.negation_after_end
+        return False
+
+
+def load_checker(path: Path | None = None, **kwargs: Any) -> SafetyChecker:
+    """Shorthand for :meth:`SafetyChecker.from_file`."""
+    return SafetyChecker.from_file(path, **kwargs)
+
+
+def rule_summary(rules: RuleSet) -> Sequence[tuple[str, str, str]]:
+    """(id, kind, description) for every rule, e.g. for a staff page listing what is checked."""
+    return [(r.id, r.kind, r.description) for r in rules.rules]
