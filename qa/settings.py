@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     embed_dtype: str = "auto"  # auto: bfloat16 where the CPU has AMX/AVX-512 BF16, else float32
     embed_batch_size: int = 64
     chunk_max_seq_length: int = 256
+    # Worker processes for chunking and embedding in build-index (large corpora); 0 = one per CPU.
+    build_workers: int = Field(default=0, ge=0)
 
     # Chunking
     chunk_max_chars: int = 900
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     fusion_alpha: float = 0.5  # weight of BM25 in "weighted" fusion
 
     # Answering
-    extract_passages: int = 8  # top passages whose sentences are considered
+    extract_passages: int = 12  # top passages whose sentences are considered
     answer_model_path: str = ""  # empty: the fitted model shipped in qa/data/answer_model.json
     safety_rules_path: str = ""  # empty: the reviewed rules shipped in qa/data/safety_rules.yaml
     check_corpus: bool = True  # refuse an index whose corpus has changed since it was built

@@ -78,16 +78,17 @@ def line_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[Sp
 
 # English stop words plus the words that frame a question without saying what it is about.
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are aren't as at be because been before being
-    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
-    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
-    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
-    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
-    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
-    theirs them themselves then there there's these they they'd they'll they're they've this those through
-    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
-    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
-    you've your yours yourself yourselves will shall may might must also s t get got""".split()
+    """a about above after again against all am an and any are aren't as at be because been before
+    being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
+    don't down during each few for from further had hadn't has hasn't have haven't having he he'd
+    he'll he's her here here's hers herself him himself his how how's i i'd i'll i'm i've if in into
+    is isn't it it's its itself let's me more most mustn't my myself no nor not of off on once only
+    or other ought our ours ourselves out over own same shan't she she'd she'll she's should
+    shouldn't so some such than that that's the their theirs them themselves then there there's
+    these they they'd they'll they're they've this those through to too under until up very was
+    wasn't we we'd we'll we're we've were weren't what what's when when's where where's which while
+    who who's whom why why's with won't would wouldn't you you'd you'll you're you've your yours
+    yourself yourselves will shall may might must also s t get got""".split()  # noqa: SIM905
 )
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -108,6 +109,27 @@ def terms(text: str) -> list[str]:
     words = [w for w in _WORD.findall(normalize(text)) if w not in STOPWORDS]
     words = [w[:-2] if w.endswith("'s") else w for w in words]
     return list(_stemmer().stemWords(words))
+
+
+def residual_question(question: str, topic: str) -> str:
+    """The question without the words it shares with ``topic`` (e.g. a page title).
+
+    "What is the outlook for Carpal Tunnel Syndrome?" about the page "Carpal Tunnel Syndrome" leaves
+    "What is the outlook for ?": what is asked about the topic, which is what tells one section of a
+    page from another. Returns the question unchanged when it shares no content word with the topic.
+    """
+    topic_terms = set(terms(topic))
+    if not topic_terms:
+        return question
+    kept: list[str] = []
+    removed = False
+    for word in question.split():
+        core = terms(word)
+        if core and all(t in topic_terms for t in core):
+            removed = True
+            continue
+        kept.append(word)
+    return " ".join(kept) if removed and kept else question
 
 
 # --- question validation -------------------------------------------------------------------------

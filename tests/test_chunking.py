@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_a_long_section_splits_at_sentence_boundaries_with_overlap() -> None:
     page = _page("Heading?\n" + body, (Heading(0, 8),))
     chunks = chunk_page(page, max_chars=200, overlap=1)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.sentences[-1] == b.sentences[0]  # one sentence of overlap
         assert b.section == "Heading?"
     assert all(len(c.text) <= 200 for c in chunks)
@@ -68,7 +69,7 @@ def test_long_sections_break_at_paragraphs_when_they_can() -> None:
     for c in chunks:
         assert c.text.startswith("This is")
         assert c.text.endswith("paragraph.")
-    assert not any(a.sentences[-1] == b.sentences[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert not any(a.sentences[-1] == b.sentences[0] for a, b in itertools.pairwise(chunks))
 
 
 def test_text_before_the_first_heading_is_its_own_section() -> None:

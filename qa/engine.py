@@ -1,0 +1,296 @@
+"""The answer engine: question -> safety check -> hybrid retrieval -> sentence extraction -> calibrated
+confidence -> a cited, verbatim answer or an honest abstention.
+
+``Engine.load(settings)`` is the only place that loads the model and the index (once); ``ask`` and
+``search`` are thread-safe and allocate nothing shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.domain import (
+    Answer,
+    Candidate,
+    Citation,
+    DocumentInfo,
+    Escalation,
+    Passage,
+    Reason,
+    SearchHit,
+    Span,
+)
+from qa.embedding import Embedder, get_embedder
+from qa.errors import ClinicQAError, IndexMismatchError, InputError
+from qa.extraction import (
+    DEFAULT_MODEL_PATH,
+    WINDOW_FEATURES,
+    AnswerModel,
+    Extractor,
+    Windows,
+    confidence_features,
+)
+from qa.indexing import corpus_fingerprint, index_settings
+from qa.lexical import Lexicon
+from qa.retrieval import Retrieved, Retriever
+from qa.settings import Settings
+from qa.store import IndexData, load_index
+from qa.text import clean_question, residual_question, terms
+
+if TYPE_CHECKING:
+    from qa.safety import SafetyChecker
+
+log = logging.getLogger(__name__)
+
+_LEX_PAGE = WINDOW_FEATURES.index("lex_page")
+_DENSE_CHUNK = WINDOW_FEATURES.index("dense_chunk")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The engine's intermediate results for one question (for evaluation and fitting)."""
+
+    question: str
+    q_terms: list[str]
+    q_vec: np.ndarray
+    retrieved: Retrieved
+    windows: Windows
+    scores: np.ndarray  # ranker logit per window (empty when no model is loaded)
+
+
+class Engine:
+    def __init__(self, settings: Settings, data: IndexData, embedder: Embedder,
+                 model: AnswerModel | None, safety: SafetyChecker | None = None) -> None:
+        self.settings = settings
+        self.data = data
+        self.embedder = embedder
+        self.model = model
+        self.safety = safety
+        self.lexicon = Lexicon([c.text if not c.section or c.text.startswith(c.section)
+                                else f"{c.section}\n{c.text}" for c in data.chunks])
+        self.retriever = Retriever(data, self.lexicon, fusion=settings.fusion, rrf_k=settings.rrf_k,
+                                   alpha=settings.fusion_alpha)
+        self.extractor = Extractor(data, self.lexicon, n_passages=settings.extract_passages,
+                                   max_sentences=settings.max_window_sentences,
+                                   max_chars=settings.max_answer_chars)
+        self.doc_index = {p.doc_id: i for i, p in enumerate(data.pages)}
+        self._chunk_doc = np.asarray([self.doc_index[c.doc_id] for c in data.chunks], dtype=np.int64)
+        self.threshold = (settings.answer_threshold if settings.answer_threshold is not None
+                          else (model.threshold if model else 0.5))
+
+    # --- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, settings: Settings, *, index_dir: Path | None = None, with_model: bool = True) -> Engine:
+        """Load the index (refusing a stale one), the embedder, the answer model and the safety rules."""
+        index_dir = Path(index_dir or settings.index_dir)
+        embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
+                                settings.chunk_max_seq_length)
+        data = load_index(index_dir, expect=index_settings(settings, embedder))
+        corpus = Path(data.manifest.get("corpus", ""))
+        if settings.check_corpus and data.manifest.get("corpus") and corpus.exists():
+            now = corpus_fingerprint(corpus)
+            if now != data.manifest.get("corpus_fingerprint"):
+                raise IndexMismatchError(
+                    f"The corpus {corpus} has changed since the index in {index_dir} was built. "
+                    f"Rebuild it: clinicqa build-index --corpus {corpus} --index {index_dir}"
+                )
+        model = None
+        if with_model:
+            path = Path(settings.answer_model_path) if settings.answer_model_path else DEFAULT_MODEL_PATH
+            try:
+                model = AnswerModel.load(path)
+            except (OSError, ValueError, KeyError) as err:
+                raise ClinicQAError(
+                    f"The answer model {path} could not be read ({err}). Reinstall clinicqa or refit it "
+                    "with `clinicqa fit`."
+                ) from err
+        safety = _load_safety(settings)
+        embedder.encode_query("warm up")  # first call pays one-off costs; keep them out of requests
+        return cls(settings, data, embedder, model, safety)
+
+    # --- public API ----------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.manifest.items() if not k.startswith("_")}
+
+    @property
+    def index_version(self) -> str:
+        return str(self.data.manifest.get("build_id", ""))
+
+    def documents(self) -> list[DocumentInfo]:
+        counts = np.bincount(self._chunk_doc, minlength=len(self.data.pages))
+        return [DocumentInfo(doc_id=p.doc_id, title=p.title, url=p.url, source=p.source,
+                             chunks=int(counts[i]), synthetic=p.synthetic, procedure=p.procedure,
+                             category=p.category, last_reviewed=p.last_reviewed)
+                for i, p in enumerate(self.data.pages)]
+
+    def allowed_mask(self, procedure: str | None, category: str | None) -> np.ndarray | None:
+        if not procedure and not category:
+            return None
+        ok_docs = np.asarray([(not procedure or p.procedure == procedure)
+                              and (not category or p.category == category) for p in self.data.pages])
+        if not ok_docs.any():
+            known = sorted({p.procedure for p in self.data.pages if p.procedure} if procedure
+                           else {p.category for p in self.data.pages if p.category})
+            what = "procedure" if procedure else "category"
+            raise InputError(f"No page has {what} {procedure or category!r}; known values: {', '.join(known)}.")
+        return np.asarray(ok_docs[self._chunk_doc])
+
+    def trace(self, question: str, *, allowed: np.ndarray | None = None, k: int | None = None) -> Trace:
+        q_terms = terms(question)
+        q_vec = self.embedder.encode_query(question)
+        retrieved = self.retriever.retrieve(q_terms, q_vec, k or self.settings.retrieve_k, allowed)
+        resid_vec = q_vec
+        if len(retrieved.chunks):
+            top_title = self.data.pages[int(self._chunk_doc[int(retrieved.chunks[0])])].title
+            resid = residual_question(question, top_title)
+            if resid != question:
+                resid_vec = self.embedder.encode_query(resid)
+        windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec)
+        scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)
+                  else np.zeros(len(windows.items)))
+        return Trace(question, q_terms, q_vec, retrieved, windows, scores)
+
+    def ask(self, question: str, *, procedure: str | None = None, category: str | None = None) -> Answer:
+        t0 = time.perf_counter()
+        q = clean_question(question, self.settings.max_question_chars)
+        answer_id = uuid.uuid4().hex
+        verdict = self.safety.check(q) if self.safety else None
+        if verdict is not None and verdict.action == "escalate":
+            esc = Escalation(rule=verdict.rule or "", message=verdict.message, phones=tuple(verdict.phones))
+            return Answer(question=q, abstained=True, reason=Reason.EMERGENCY, confidence=0.0,
+                          message=verdict.message, escalation=esc, answer_id=answer_id,
+                          latency_ms=_ms(t0))
+        if self.model is None:
+            raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
+        tr = self.trace(q, allowed=self.allowed_mask(procedure, category))
+        passages = tuple(self._passage(tr.retrieved, r) for r in range(len(tr.retrieved.chunks)))
+        if not tr.windows.items:
+            return Answer(question=q, abstained=True, reason=Reason.NO_RELEVANT_PASSAGE, confidence=0.0,
+                          message=self.settings.contact_message(), retrieved=passages, answer_id=answer_id,
+                          latency_ms=_ms(t0))
+        ranked = self._distinct(tr)
+        best_i = ranked[0]
+        conf = self._confidence(tr, best_i)
+        best = self._candidate(tr, best_i, conf, passages)
+        alternatives = tuple(self._candidate(tr, i, self._confidence(tr, i), passages)
+                             for i in ranked[1 : 1 + self.settings.alternatives])
+        citations = self._citations(tr, best_i, passages)
+        answered = conf >= self.threshold
+        if verdict is not None and verdict.action == "refer":
+            # A personal medical decision: show the page's general statement (when confident) and refer.
+            return Answer(question=q, abstained=not answered, reason=Reason.NEEDS_CLINICIAN, confidence=conf,
+                          best=best, citations=citations if answered else (), alternatives=alternatives,
+                          message=verdict.message, retrieved=passages, answer_id=answer_id,
+                          latency_ms=_ms(t0))
+        if answered:
+            return Answer(question=q, abstained=False, reason=Reason.ANSWERED, confidence=conf, best=best,
+                          citations=citations, alternatives=alternatives, retrieved=passages,
+                          answer_id=answer_id, latency_ms=_ms(t0))
+        f = tr.windows.features[best_i]
+        weak = f[_LEX_PAGE] < 0.5 and f[_DENSE_CHUNK] < 0.4
+        return Answer(question=q, abstained=True,
+                      reason=Reason.NO_RELEVANT_PASSAGE if weak else Reason.LOW_CONFIDENCE,
+                      confidence=conf, best=best, alternatives=alternatives, retrieved=passages,
+                      message=self.settings.contact_message(), answer_id=answer_id, latency_ms=_ms(t0))
+
+    def search(self, query: str, *, k: int = 5, procedure: str | None = None,
+               category: str | None = None) -> list[SearchHit]:
+        """Ranked passages for staff lookup, each with its best-matching sentence to highlight."""
+        q = clean_question(query, self.settings.max_question_chars)
+        if not 1 <= k <= 50:
+            raise InputError("k must be between 1 and 50.")
+        q_terms = terms(q)
+        q_vec = self.embedder.encode_query(q)
+        retrieved = self.retriever.retrieve(q_terms, q_vec, k, self.allowed_mask(procedure, category))
+        hits = []
+        for r, ci in enumerate(retrieved.chunks):
+            units = self.data.chunk_units[int(ci)]
+            chunk = self.data.chunks[int(ci)]
+            if len(units):
+                sims = self.data.unit_vectors[units] @ q_vec
+                u = int(units[int(np.argmax(sims))])
+                span = Span(int(self.data.unit_start[u]), int(self.data.unit_end[u]))
+            else:
+                span = Span(chunk.start, chunk.end)
+            hits.append(SearchHit(self._passage(retrieved, r), span))
+        return hits
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _passage(self, retrieved: Retrieved, r: int) -> Passage:
+        chunk = self.data.chunks[int(retrieved.chunks[r])]
+        page = self.data.pages[self.doc_index[chunk.doc_id]]
+        return Passage(chunk=chunk, title=page.title, url=page.url, source=page.source,
+                       score=float(retrieved.fused[r]), lexical=float(retrieved.bm25[r]),
+                       dense=float(retrieved.dense[r]), rank=r + 1, synthetic=page.synthetic,
+                       procedure=page.procedure, category=page.category, last_reviewed=page.last_reviewed)
+
+    def _text(self, tr: Trace, i: int) -> str:
+        w = tr.windows.items[i]
+        return self.data.pages[w.doc].text[w.start : w.end]
+
+    def _distinct(self, tr: Trace) -> list[int]:
+        """Window indices by score, dropping windows that overlap a better one or repeat its text."""
+        order = np.argsort(-tr.scores, kind="stable")
+        kept: list[int] = []
+        texts: set[str] = set()
+        for i in order.tolist():
+            w = tr.windows.items[i]
+            text = " ".join(self._text(tr, i).split()).lower()
+            if text in texts:
+                continue
+            if any(o.doc == w.doc and o.start < w.end and w.start < o.end
+                   for o in (tr.windows.items[j] for j in kept)):
+                continue
+            kept.append(i)
+            texts.add(text)
+            if len(kept) > self.settings.alternatives:
+                break
+        return kept
+
+    def _confidence(self, tr: Trace, i: int) -> float:
+        if self.model is None:
+            raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
+        x = confidence_features(tr.windows, tr.scores, i, tr.retrieved)
+        return float(self.model.calibrator.proba(x.reshape(1, -1))[0])
+
+    def _candidate(self, tr: Trace, i: int, conf: float, passages: tuple[Passage, ...]) -> Candidate:
+        w = tr.windows.items[i]
+        return Candidate(text=self._text(tr, i), doc_id=self.data.pages[w.doc].doc_id, start=w.start,
+                         end=w.end, passage=passages[w.rank], score=float(tr.scores[i]), confidence=conf)
+
+    def _citations(self, tr: Trace, best: int, passages: tuple[Passage, ...]) -> tuple[Citation, ...]:
+        """The best quote's citation, plus every other page that says exactly the same thing."""
+        text = " ".join(self._text(tr, best).split()).lower()
+        seen: set[str] = set()
+        cites: list[Citation] = []
+        for i in [best, *np.argsort(-tr.scores).tolist()]:
+            w = tr.windows.items[i]
+            doc_id = self.data.pages[w.doc].doc_id
+            if doc_id in seen or " ".join(self._text(tr, i).split()).lower() != text:
+                continue
+            seen.add(doc_id)
+            cites.append(self._candidate(tr, i, 0.0, passages).citation())
+        return tuple(cites)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def _load_safety(settings: Settings) -> SafetyChecker | None:
+    from qa.safety import SafetyChecker
+
+    path = Path(settings.safety_rules_path) if settings.safety_rules_path else None
+    return SafetyChecker.from_file(path, emergency_numbers=tuple(settings.emergency_numbers),
+                                   clinic_name=settings.clinic_name, clinic_phone=settings.clinic_phone)

@@ -1,0 +1,277 @@
+"""Evaluation against a labelled question set, and fitting of the answer model.
+
+Question records (JSONL): ``id, question, answerable, doc_id, answer_spans, gold_doc_ids`` (and
+optionally ``gold_spans_by_doc``, ``answer_text``). An answer is *correct* when it cites a gold document,
+at least half of its characters lie inside that document's gold spans, and it is at most 600
+characters long — the rule of the shared scorer.
+
+The question set is split by a hash of each id: ``tune`` (fit the ranker, the calibrator and the
+threshold) and ``report`` (measure). Reporting on the split that was tuned on is refused by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.engine import Engine, Trace
+from qa.errors import ClinicQAError
+from qa.extraction import CONFIDENCE_FEATURES, WINDOW_FEATURES, AnswerModel, LinearModel, confidence_features
+
+log = logging.getLogger(__name__)
+
+MAX_ANSWER_CHARS = 600
+SPLITS = ("tune", "report", "all")
+
+
+def split_of(question_id: str) -> str:
+    """Deterministic half split by id hash."""
+    return "tune" if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else "report"
+
+
+def read_questions(path: Path, split: str = "all") -> list[dict[str, Any]]:
+    if split not in SPLITS:
+        raise ClinicQAError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ClinicQAError(f"Cannot read questions file {path}: {err}") from err
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ClinicQAError(f"{path}:{n}: not valid JSON ({err.msg})") from err
+        if not isinstance(q, dict) or "id" not in q or "question" not in q:
+            raise ClinicQAError(f"{path}:{n}: a question record needs 'id' and 'question'")
+        if split == "all" or split_of(str(q["id"])) == split:
+            out.append(q)
+    return out
+
+
+def gold_spans(q: dict[str, Any], doc_id: str, text: str) -> list[tuple[int, int]]:
+    by_doc = q.get("gold_spans_by_doc") or {}
+    if doc_id in by_doc:
+        return [tuple(s) for s in by_doc[doc_id]]
+    if doc_id == q.get("doc_id"):
+        return [tuple(s) for s in q.get("answer_spans", [])]
+    gold = q.get("answer_text", "")
+    at = text.find(gold[:200]) if gold else -1
+    return [(at, at + len(gold))] if at >= 0 else []
+
+
+def is_correct(q: dict[str, Any], doc_id: str, start: int, end: int, text: str) -> bool:
+    if not q.get("answerable") or doc_id not in set(q.get("gold_doc_ids", [])):
+        return False
+    if end <= start or end - start > MAX_ANSWER_CHARS:
+        return False
+    inside = sum(max(0, min(end, b) - max(start, a)) for a, b in gold_spans(q, doc_id, text))
+    return inside >= 0.5 * (end - start)
+
+
+@dataclass
+class Sample:
+    question: dict[str, Any]
+    trace: Trace
+    labels: np.ndarray  # per window: correct?
+
+
+def collect(engine: Engine, questions: Iterable[dict[str, Any]],
+            progress: Callable[[int], None] | None = None) -> list[Sample]:
+    samples = []
+    for q in questions:
+        tr = engine.trace(str(q["question"]))
+        labels = np.asarray([
+            is_correct(q, engine.data.pages[w.doc].doc_id, w.start, w.end, engine.data.pages[w.doc].text)
+            for w in tr.windows.items], dtype=bool)
+        samples.append(Sample(q, tr, labels))
+        if progress:
+            progress(1)
+    return samples
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float,
+                  balanced: bool = False) -> LinearModel:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
+    clf.fit((x - mean) / scale, y.astype(int))
+    return LinearModel(names, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
+
+
+def _fit_listwise(x: np.ndarray, y: np.ndarray, sizes: list[int], names: tuple[str, ...],
+                  l2: float = 1.0) -> LinearModel:
+    """Conditional-logit ranker: maximise, per question, the softmax probability mass of its correct
+    windows (a listwise objective: what matters is which window wins, not each window's label)."""
+    from scipy.optimize import minimize
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x - mean) / scale
+    bounds = np.cumsum([0, *sizes])
+    groups = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        s = z @ beta
+        total, grad = l2 * float(beta @ beta), 2 * l2 * beta
+        for a, b in groups:
+            sg = s[a:b] - s[a:b].max()
+            p = np.exp(sg)
+            p /= p.sum()
+            pos = y[a:b]
+            q = p * pos
+            mass = q.sum()
+            total -= float(np.log(mass + 1e-12))
+            grad -= z[a:b].T @ (q / (mass + 1e-12)) - z[a:b].T @ p
+        return total, grad
+
+    res = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return LinearModel(names, mean, scale, res.x.astype(np.float64), 0.0)
+
+
+def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
+                     folds: int = 5) -> AnswerModel:
+    """Fit the window ranker, then the confidence calibrator and the threshold, on ``samples``."""
+    rows = [s for s in samples if s.question.get("answerable") and len(s.labels) and s.labels.any()]
+    if not rows:
+        raise ClinicQAError("No answerable question had a correct candidate; cannot fit the ranker.")
+    def fit_ranker(subset: list[Sample]) -> LinearModel:
+        x = np.vstack([s.trace.windows.features for s in subset])
+        y = np.concatenate([s.labels for s in subset])
+        return _fit_listwise(x, y, [len(s.labels) for s in subset], WINDOW_FEATURES)
+
+    ranker = fit_ranker(rows)
+    # The calibrator must see scores like those of unseen questions: cross-fit, scoring each fold
+    # with a ranker fitted on the other folds.
+    usable = [s for s in samples if len(s.labels)]
+    fold_of = {id(s): i % folds for i, s in enumerate(usable)}
+    fold_rankers = [fit_ranker([s for s in rows if fold_of[id(s)] != k]) for k in range(folds)]
+    feats, ok = [], []
+    for s in usable:
+        scores = fold_rankers[fold_of[id(s)]].logit(s.trace.windows.features)
+        best = int(np.argmax(scores))
+        feats.append(confidence_features(s.trace.windows, scores, best, s.trace.retrieved))
+        ok.append(bool(s.labels[best]))
+    cx, cy = np.vstack(feats), np.asarray(ok)
+    calibrator = _fit_logistic(cx, cy, CONFIDENCE_FEATURES, c=0.5)
+    conf = calibrator.proba(cx)
+    answerable = np.asarray([bool(s.question.get("answerable")) for s in usable])
+    threshold = choose_threshold(conf, cy, answerable)
+    prov = {**provenance, "tune_questions": len(samples), "ranker_questions": len(rows),
+            "calibration": f"{folds}-fold cross-fitted ranker scores", "threshold_rule": THRESHOLD_RULE}
+    return AnswerModel(ranker, calibrator, threshold, prov)
+
+
+THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy on the tune split "
+                  "among thresholds whose wrong-answer rate there is at most 0.15; ties go to the higher")
+
+
+def choose_threshold(conf: np.ndarray, correct: np.ndarray, answerable: np.ndarray,
+                     max_wrong: float = 0.15) -> float:
+    best_t, best_acc = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        answered = conf >= t
+        acc = float(np.mean(np.where(answerable, answered & correct, ~answered)))
+        wrong = float(np.sum(answered & ~correct) / max(1, answered.sum()))
+        if wrong <= max_wrong and acc >= best_acc:
+            best_t, best_acc = float(t), acc
+    return best_t
+
+
+def cross_validate(samples: list[Sample], folds: int = 5) -> dict[str, float]:
+    """Out-of-fold quality on the fitting split (for model selection without touching the report split).
+
+    Each fold is scored by an answer model fitted on the other folds; returns the share of answerable
+    questions whose best window is correct, the abstention AUROC and the ECE of the confidence.
+    """
+    usable = [s for s in samples if len(s.labels)]
+    ok, conf, answerable, sets = [], [], [], []
+    for k in range(folds):
+        train = [s for i, s in enumerate(usable) if i % folds != k]
+        test = [s for i, s in enumerate(usable) if i % folds == k]
+        model = fit_answer_model(train, {}, folds=min(folds, 4))
+        for s in test:
+            scores = model.ranker.logit(s.trace.windows.features)
+            best = int(np.argmax(scores))
+            x = confidence_features(s.trace.windows, scores, best, s.trace.retrieved)
+            conf.append(float(model.calibrator.proba(x.reshape(1, -1))[0]))
+            ok.append(bool(s.labels[best]))
+            answerable.append(bool(s.question.get("answerable")))
+            sets.append(str(s.question.get("_set", "")))
+    o, c, a, st = np.asarray(ok), np.asarray(conf), np.asarray(answerable), np.asarray(sets)
+    result = _quality(o, c, a)
+    for name in sorted(set(sets)) if len(set(sets)) > 1 else []:
+        m = st == name
+        result.update({f"{name}:{k}": v for k, v in _quality(o[m], c[m], a[m]).items()})
+    return result
+
+
+def _quality(o: np.ndarray, c: np.ndarray, a: np.ndarray) -> dict[str, float]:
+    pos, neg = c[a], c[~a]
+    auroc = float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])) if len(neg) and len(pos) else 0.0
+    bins = np.minimum((c * 10).astype(int), 9)
+    ece = float(sum(abs(c[bins == b].mean() - o[bins == b].mean()) * (bins == b).mean()
+                    for b in range(10) if (bins == b).any()))
+    return {"questions": float(len(o)), "answer_correct": round(float(o[a].mean()) if a.any() else 0.0, 3),
+            "abstention_AUROC": round(auroc, 3), "confidence_ECE": round(ece, 3)}
+
+
+def predict(engine: Engine, questions: list[dict[str, Any]],
+            progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """Predictions in the shared scorer's format (the best candidate is written even when abstaining)."""
+    out = []
+    for q in questions:
+        t0 = time.perf_counter()
+        ans = engine.ask(str(q["question"]))
+        latency = (time.perf_counter() - t0) * 1000
+        docs: list[str] = []
+        for p in ans.retrieved:
+            if p.doc_id not in docs:
+                docs.append(p.doc_id)
+        row: dict[str, Any] = {"id": q["id"], "abstained": ans.abstained, "confidence": round(ans.confidence, 4),
+                               "retrieved_doc_ids": docs[:10], "latency_ms": round(latency, 2),
+                               "reason": str(ans.reason)}
+        if ans.best is not None:
+            row["answer"] = {"doc_id": ans.best.doc_id, "start": ans.best.start, "end": ans.best.end,
+                             "text": ans.best.text}
+        out.append(row)
+        if progress:
+            progress(1)
+    return out
+
+
+def load_scorer(path: Path) -> Any:
+    """Import the shared scorer (score.py) from its path; it is not part of this project."""
+    if not path.is_file():
+        raise ClinicQAError(f"Scorer {path} not found; pass --scorer PATH/TO/score.py")
+    spec = importlib.util.spec_from_file_location("clinicqa_external_scorer", path)
+    if spec is None or spec.loader is None:
+        raise ClinicQAError(f"Cannot import scorer {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def score(scorer_path: Path, questions: list[dict[str, Any]], pages: Iterable[Any],
+          predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metrics of the shared scorer, with the corpus given as the engine's pages (any corpus format)."""
+    scorer = load_scorer(scorer_path)
+    corpus = [{"doc_id": p.doc_id, "text": p.text} for p in pages]
+    result: dict[str, Any] = scorer.score(questions, corpus, predictions)
+    return result

@@ -1,0 +1,266 @@
+"""Building the index: corpus -> pages -> chunks and sentences -> vectors -> FAISS + manifest.
+
+Rebuilding re-embeds only what changed: vectors of the previous build are reused for every chunk and
+sentence whose embedded text (and model) is unchanged, keyed by a content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import __version__
+from qa.chunking import chunk_page
+from qa.domain import Chunk, Page, content_hash
+from qa.embedding import Embedder, get_embedder, usable_cpus, worker_pool
+from qa.errors import ClinicQAError, IndexMismatchError, IndexNotFoundError
+from qa.ingest import corpus_files, load_corpus
+from qa.settings import Settings
+from qa.store import (
+    FORMAT_VERSION,
+    UNIT_HEADING,
+    UNIT_SENTENCE,
+    IndexData,
+    load_index,
+    make_faiss_index,
+    write_index,
+)
+
+log = logging.getLogger(__name__)
+
+# progress(stage, done, total)
+Progress = Callable[[str, int, int], None]
+
+# Below these sizes a build runs in this process: starting worker processes (each imports torch and
+# loads the model) costs a few seconds, more than it saves on a small corpus or a small rebuild.
+PARALLEL_MIN_PAGES = 200
+PARALLEL_MIN_TEXTS = 2000
+CHUNK_JOB_CHARS = 200_000  # characters of page text per chunking job
+MAX_AUTO_WORKERS = 8  # each worker holds its own copy of torch and the model (~0.5 GB)
+
+
+def corpus_fingerprint(path: Path) -> str:
+    """A hash of the corpus files' names and bytes (cheap: no parsing)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    root = path if path.is_dir() else path.parent
+    for f in corpus_files(path):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:24]
+
+
+def index_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """What an index depends on besides the corpus: a changed value makes a stored index stale."""
+    return {
+        "model": embedder.model_id,
+        "embed_dtype": embedder.resolved_dtype,
+        "chunk_max_chars": settings.chunk_max_chars,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+        "chunk_max_seq_length": settings.chunk_max_seq_length,
+    }
+
+
+def chunk_input(page: Page, chunk: Chunk) -> str:
+    """The text embedded for a chunk: the page title and section give the chunk its context."""
+    head = page.title
+    if chunk.section and chunk.heading is not None and chunk.start != chunk.heading.start:
+        head = f"{head} — {chunk.section}"
+    return f"{head}\n{chunk.text}"
+
+
+def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.ndarray]:
+    try:
+        old = load_index(index_dir, expect=expect)
+    except (IndexNotFoundError, IndexMismatchError):
+        return {}
+    cache: dict[str, np.ndarray] = {}
+    for keys, vecs in ((old.chunk_keys, old.chunk_vectors), (old.unit_keys, old.unit_vectors)):
+        for k, v in zip(keys.tolist(), vecs, strict=True):
+            cache[str(k)] = v
+    return cache
+
+
+def _chunk_pages(pages: list[Page], max_chars: int, overlap: int) -> list[list[Chunk]]:
+    """Chunks of each page (runs in a worker process)."""
+    return [chunk_page(page, max_chars, overlap) for page in pages]
+
+
+def _chunk_all(pages: list[Page], settings: Settings, pool: Executor | None,
+               progress: Progress | None) -> list[list[Chunk]]:
+    """Chunks of every page, in page order; in ``pool``'s processes when given (pysbd is slow)."""
+    size, overlap = settings.chunk_max_chars, settings.chunk_overlap_sentences
+    out: list[list[Chunk]] = []
+    if pool is None:
+        for di, page in enumerate(pages):
+            out.append(chunk_page(page, size, overlap))
+            if progress:
+                progress("chunking", di + 1, len(pages))
+        return out
+    batches: list[tuple[int, int]] = []  # [start, end) page ranges of about CHUNK_JOB_CHARS characters
+    start, chars = 0, 0
+    for di, page in enumerate(pages):
+        chars += len(page.text)
+        if chars >= CHUNK_JOB_CHARS:
+            batches.append((start, di + 1))
+            start, chars = di + 1, 0
+    if start < len(pages):
+        batches.append((start, len(pages)))
+    futures = {pool.submit(_chunk_pages, pages[a:b], size, overlap): (a, b) for a, b in batches}
+    results: dict[int, list[list[Chunk]]] = {}
+    done = 0
+    for fut in as_completed(futures):
+        a, b = futures[fut]
+        results[a] = fut.result()
+        done += b - a
+        if progress:
+            progress("chunking", done, len(pages))
+    for a, _ in batches:
+        out.extend(results[a])
+    return out
+
+
+def _stack(rows: list[np.ndarray | None], dim: int) -> np.ndarray:
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, v in enumerate(rows):
+        if v is not None:
+            out[i] = v
+    return out
+
+
+def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Path | None = None,
+                strict: bool = False, progress: Progress | None = None,
+                embedder: Embedder | None = None) -> dict[str, Any]:
+    """Build (or incrementally rebuild) the index and make it current. Returns the manifest."""
+    corpus = Path(corpus or settings.corpus_dir)
+    index_dir = Path(index_dir or settings.index_dir)
+    started = time.perf_counter()
+    result = load_corpus(corpus, strict=strict)
+    if not result.pages:
+        raise ClinicQAError(f"No pages could be read from {corpus}; nothing to index.")
+    fingerprint = corpus_fingerprint(corpus)
+    embedder = embedder or get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
+                                        settings.chunk_max_seq_length)
+    expect = index_settings(settings, embedder)
+
+    pages = result.pages
+    chunks: list[Chunk] = []
+    chunk_inputs: list[str] = []
+    unit_rows: list[tuple[int, int, int, int]] = []  # doc, start, end, kind
+    unit_of: dict[tuple[int, int, int], int] = {}
+    chunk_units: list[np.ndarray] = []
+    heading_unit: list[int] = []
+
+    def unit(doc: int, start: int, end: int, kind: int) -> int:
+        key = (doc, start, end)
+        if key not in unit_of:
+            unit_of[key] = len(unit_rows)
+            unit_rows.append((doc, start, end, kind))
+        return unit_of[key]
+
+    workers = settings.build_workers or min(usable_cpus(), MAX_AUTO_WORKERS)
+    pool: ProcessPoolExecutor | None = None
+    try:
+        t_chunk = time.perf_counter()
+        if workers > 1 and len(pages) >= PARALLEL_MIN_PAGES:
+            pool = worker_pool(workers)
+        page_chunks = _chunk_all(pages, settings, pool, progress)
+        for di, (page, these) in enumerate(zip(pages, page_chunks, strict=True)):
+            for chunk in these:
+                chunks.append(chunk)
+                chunk_inputs.append(chunk_input(page, chunk))
+                heading_unit.append(unit(di, chunk.heading.start, chunk.heading.end, UNIT_HEADING)
+                                    if chunk.heading else -1)
+                chunk_units.append(np.asarray([unit(di, s.start, s.end, UNIT_SENTENCE) for s in chunk.sentences],
+                                              dtype=np.int64))
+        chunk_seconds = time.perf_counter() - t_chunk
+        if not chunks:
+            raise ClinicQAError(f"The pages in {corpus} have no text to index.")
+
+        unit_texts = [pages[d].text[s:e] for d, s, e, _ in unit_rows]
+        tag = f"{embedder.model_id}|{embedder.resolved_dtype}|{settings.chunk_max_seq_length}"
+        chunk_keys = [content_hash(tag, t) for t in chunk_inputs]
+        unit_keys = [content_hash(tag, t) for t in unit_texts]
+
+        cache = _previous_vectors(index_dir, expect)
+        todo: list[tuple[int, int, str]] = []  # (0: chunk / 1: unit, row, text)
+        rows: list[list[np.ndarray | None]] = [[None] * len(chunks), [None] * len(unit_rows)]
+        reused = 0
+        for which, keys, texts in ((0, chunk_keys, chunk_inputs), (1, unit_keys, unit_texts)):
+            for i, (k, t) in enumerate(zip(keys, texts, strict=True)):
+                hit = cache.get(k)
+                if hit is not None:
+                    rows[which][i] = hit
+                    reused += 1
+                else:
+                    todo.append((which, i, t))
+        t_embed = time.perf_counter()
+        if todo:
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress("embedding", done, len(todo))
+
+            texts = [t for _, _, t in todo]
+            # Worker processes pay off for a big job; a few changed texts are embedded here.
+            use_pool = workers > 1 and len(set(texts)) >= PARALLEL_MIN_TEXTS
+            if use_pool and pool is None:
+                pool = worker_pool(workers)
+            vecs = embedder.encode(texts, progress=tick, executor=pool if use_pool else None)
+            for (which, i, _), v in zip(todo, vecs, strict=True):
+                rows[which][i] = v
+        embed_seconds = time.perf_counter() - t_embed
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    dim = next(v for v in rows[0] if v is not None).shape[0]
+    chunk_vecs = _stack(rows[0], dim)
+    unit_vecs = _stack(rows[1], dim)
+
+    faiss_index = make_faiss_index(chunk_vecs, settings.exact_search_max)
+    built_at = datetime.now(UTC)
+    build_id = built_at.strftime("%Y%m%dT%H%M%S%fZ") + "-" + fingerprint[:8]
+    units = np.asarray(unit_rows, dtype=np.int64).reshape(-1, 4)
+    total_seconds = time.perf_counter() - started
+    manifest: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "build_id": build_id,
+        "built_at": built_at.isoformat(timespec="seconds"),
+        "clinicqa_version": __version__,
+        "corpus": str(corpus.resolve()),
+        "corpus_fingerprint": fingerprint,
+        **expect,
+        "dimension": dim,
+        "faiss": type(faiss_index).__name__,
+        "counts": {"pages": len(pages), "chunks": len(chunks), "sentences": int((units[:, 3] == 0).sum()),
+                   "headings": int((units[:, 3] == 1).sum()), "embedded": len(todo), "reused": reused,
+                   "ingest_errors": len(result.errors)},
+        "timings_s": {"total": round(total_seconds, 2), "chunking": round(chunk_seconds, 2),
+                      "embedding": round(embed_seconds, 2)},
+        "chunks_per_s": round(len(chunks) / max(total_seconds, 1e-9), 1),
+        "python": platform.python_version(),
+    }
+    data = IndexData(
+        manifest=manifest, pages=tuple(pages), chunks=tuple(chunks),
+        chunk_vectors=chunk_vecs, chunk_keys=np.asarray(chunk_keys), unit_doc=units[:, 0].copy(),
+        unit_start=units[:, 1].copy(), unit_end=units[:, 2].copy(), unit_kind=units[:, 3].copy(),
+        unit_vectors=unit_vecs, unit_keys=np.asarray(unit_keys), chunk_units=tuple(chunk_units),
+        chunk_heading_unit=np.asarray(heading_unit, dtype=np.int64), faiss_index=faiss_index,
+    )
+    write_index(data, index_dir, build_id)
+    log.info("built index %s: %d pages, %d chunks, %d embedded, %d reused in %.1fs",
+             build_id, len(pages), len(chunks), len(todo), reused, total_seconds)
+    return manifest

@@ -1,0 +1,101 @@
+"""The index on disk: save/load, refusing stale indexes, atomic swaps, incremental rebuilds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.errors import IndexMismatchError, IndexNotFoundError
+from qa.indexing import build_index
+from qa.store import load_index, resolve_build
+from tests.conftest import CLINIC_CORPUS, make_settings
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(CLINIC_CORPUS, tmp_path / "corpus")
+    return tmp_path
+
+
+def test_saved_index_loads_with_the_same_chunks_and_vectors(workdir: Path) -> None:
+    s = make_settings(workdir, workdir / "corpus")
+    manifest = build_index(s)
+    data = load_index(s.index_dir)
+    assert manifest["counts"]["chunks"] == len(data.chunks) == data.chunk_vectors.shape[0]
+    assert data.faiss_index.ntotal == len(data.chunks)
+    assert data.manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    texts = {p.doc_id: p.text for p in data.pages}
+    for c in data.chunks:
+        assert texts[c.doc_id][c.start : c.end] == c.text
+    assert data.unit_vectors.shape[0] == len(data.unit_start)
+
+
+def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="clinicqa build-index"):
+        load_index(tmp_path / "nowhere")
+
+
+def test_an_index_from_another_model_or_settings_is_refused(workdir: Path) -> None:
+    s = make_settings(workdir, workdir / "corpus")
+    build_index(s)
+    with pytest.raises(IndexMismatchError, match="model"):
+        load_index(s.index_dir, expect={"model": "some/other-model"})
+    with pytest.raises(IndexMismatchError, match="chunk_max_chars"):
+        load_index(s.index_dir, expect={"chunk_max_chars": 123})
+
+
+def test_engine_refuses_an_index_whose_corpus_changed(workdir: Path) -> None:
+    from qa.engine import Engine
+
+    s = make_settings(workdir, workdir / "corpus")
+    build_index(s)
+    page = workdir / "corpus" / "trigger-point-injection.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nA new closing sentence.\n", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="has changed"):
+        Engine.load(s)
+
+
+def test_rebuild_reembeds_only_changed_text_and_swaps_atomically(workdir: Path) -> None:
+    s = make_settings(workdir, workdir / "corpus")
+    first = build_index(s)
+    old_build = resolve_build(s.index_dir)
+    page = workdir / "corpus" / "trigger-point-injection.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nA new closing sentence.\n", encoding="utf-8")
+    second = build_index(s)
+    assert second["counts"]["reused"] > 0
+    assert 0 < second["counts"]["embedded"] < first["counts"]["embedded"] / 4
+    assert resolve_build(s.index_dir) != old_build
+    assert (s.index_dir / "current").is_symlink()
+    again = build_index(s)
+    assert again["counts"]["embedded"] == 0  # idempotent: nothing new to embed
+
+
+def test_a_crash_mid_build_leaves_the_previous_index_intact(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.store
+
+    s = make_settings(workdir, workdir / "corpus")
+    build_index(s)
+    before = resolve_build(s.index_dir)
+    n_chunks = len(load_index(s.index_dir).chunks)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(qa.store.faiss, "write_index", boom)
+    (workdir / "corpus" / "extra.md").write_text("---\ntitle: Extra\n---\n# Extra\n\nSome text.\n", encoding="utf-8")
+    with pytest.raises(OSError, match="disk full"):
+        build_index(s)
+    assert resolve_build(s.index_dir) == before
+    assert len(load_index(s.index_dir).chunks) == n_chunks
+    assert not list((s.index_dir / "builds").glob(".tmp-*"))
+
+
+def test_large_corpora_get_an_approximate_hnsw_index(workdir: Path) -> None:
+    s = make_settings(workdir, workdir / "corpus", exact_search_max=10)
+    manifest = build_index(s)
+    assert manifest["faiss"] == "IndexHNSWFlat"
+    data = load_index(s.index_dir)
+    _scores, ids = data.faiss_index.search(data.chunk_vectors[:1], 1)
+    assert ids[0][0] == 0
