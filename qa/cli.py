@@ -232,6 +232,25 @@ def serve(
     run(s, host=host, port=port, workers=workers)
 
 
+@app.command("purge-log")
+def purge_log_cmd(
+    days: Annotated[int | None, typer.Option(help="Delete questions older than this many days "
+                                                  "[default: CLINICQA_RETENTION_DAYS]")] = None,
+) -> None:
+    """Delete logged questions (and their feedback) older than the retention period."""
+    from qa.questionlog import purge_log
+
+    s = _settings()
+    keep = s.retention_days if days is None else days
+    if keep < 1:
+        raise _fail(ClinicQAError("--days must be at least 1."))
+    try:
+        removed = purge_log(s.database_url, keep)
+    except Exception as e:  # database errors of any driver: report, don't trace
+        raise _fail(ClinicQAError(f"Could not purge the question log at {s.database_url}: {e}")) from None
+    out.print(f"Deleted {removed} question(s) older than {keep} days.")
+
+
 def main() -> None:
     app()
 

@@ -37,7 +37,7 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
-from qa.indexing import corpus_fingerprint, index_settings
+from qa.indexing import chunk_input, corpus_fingerprint, index_settings
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
@@ -73,8 +73,9 @@ class Engine:
         self.embedder = embedder
         self.model = model
         self.safety = safety
-        self.lexicon = Lexicon([c.text if not c.section or c.text.startswith(c.section)
-                                else f"{c.section}\n{c.text}" for c in data.chunks])
+        pages = {p.doc_id: p for p in data.pages}
+        # BM25 sees what the embedder sees: the page title and section heading with the chunk text.
+        self.lexicon = Lexicon([chunk_input(pages[c.doc_id], c) for c in data.chunks])
         self.retriever = Retriever(data, self.lexicon, fusion=settings.fusion, rrf_k=settings.rrf_k,
                                    alpha=settings.fusion_alpha)
         self.extractor = Extractor(data, self.lexicon, n_passages=settings.extract_passages,
@@ -91,6 +92,10 @@ class Engine:
     def load(cls, settings: Settings, *, index_dir: Path | None = None, with_model: bool = True) -> Engine:
         """Load the index (refusing a stale one), the embedder, the answer model and the safety rules."""
         index_dir = Path(index_dir or settings.index_dir)
+        if settings.query_threads > 0:
+            import torch
+
+            torch.set_num_threads(settings.query_threads)
         embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
                                 settings.chunk_max_seq_length)
         data = load_index(index_dir, expect=index_settings(settings, embedder))

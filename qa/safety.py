@@ -626,6 +626,8 @@ class SafetyChecker:
         for parts, scope in rule.combos:
             ranges = doc.sentences if scope == "sentence" else [(0, len(doc.tokens))]
             for s_a, s_b in ranges:
+                if s_a >= s_b:  # a message with no words at all (only symbols or control characters)
+                    continue
                 text = doc.text(s_a, s_b)
                 base = doc.nstart[s_a]
                 others = [p.search(text) for p in parts[1:]]

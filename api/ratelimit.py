@@ -1,0 +1,74 @@
+"""A small in-process token-bucket rate limiter, one bucket per client key (the client IP).
+
+Why not a library: the need is one bucket per IP on three routes; this is ~50 lines with no dependency,
+no background task and O(1) work per request. The cost is that limits are per process: with N uvicorn
+workers or N replicas a client may get up to N times the configured rate (documented in the README).
+A shared limit would need a shared store (Redis via the ``limits`` package), not worth it at clinic scale.
+
+All calls happen on the event loop thread, so no locking is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """``per_minute`` requests per minute per key on average, with bursts of up to ``burst``.
+
+    ``per_minute == 0`` disables limiting.
+    """
+
+    def __init__(self, per_minute: int, burst: int, *, max_keys: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0  # tokens per second
+        self.capacity = float(max(1, burst))
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def check(self, key: str) -> float:
+        """Take one token for ``key``. Returns 0.0 when allowed, else the seconds to wait."""
+        if not self.enabled:
+            return 0.0
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._prune(now)
+            bucket = self._buckets[key] = _Bucket(self.capacity, now)
+        else:
+            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def retry_after(self, wait: float) -> str:
+        """The Retry-After header value: whole seconds, at least 1."""
+        return str(max(1, math.ceil(wait)))
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that have refilled completely (they behave exactly like new ones)."""
+        full_after = self.capacity / self.rate
+        stale = [k for k, b in self._buckets.items() if now - b.updated >= full_after]
+        for key in stale:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:  # still full: under a flood, drop the oldest half
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k].updated)
+            for key in oldest[: len(oldest) // 2]:
+                del self._buckets[key]

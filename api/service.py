@@ -1,0 +1,390 @@
+"""What one worker process holds: the serving engine (swappable), the answer cache, the rate limiters and
+the question-log writer. The routes in :mod:`api.app` only translate between HTTP and this object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import unicodedata
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from api import metrics
+from api.ratelimit import RateLimiter
+from qa.domain import Answer
+from qa.errors import ClinicQAError, InputError
+from qa.questionlog import LogEntry, LogWriter, QuestionLog
+from qa.settings import Settings
+from qa.text import clean_question
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
+
+logger = logging.getLogger("clinicqa.api")
+
+T = TypeVar("T")
+
+# Threads that may run engine calls at once in one worker. The work is CPU-bound (~20-30 ms) and the
+# machine has 2 cores: more threads only add contention; the event loop keeps accepting meanwhile.
+ENGINE_THREADS = 1
+INDEX_POLL_SECONDS = 5.0
+
+
+class NotReadyError(ClinicQAError):
+    """No index is loaded (yet): the service answers 503 until one is."""
+
+
+class NoMatchingPagesError(ClinicQAError):
+    """The procedure and the category both exist, but no page has both."""
+
+
+class ReindexBusyError(ClinicQAError):
+    """Another reindex is running in this worker."""
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_question(text: str) -> str:
+    """The answer-cache key: Unicode-normalised, case-folded, whitespace collapsed, final ?!. dropped."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACES.sub(" ", text).strip().rstrip("?!.。？！ ").strip()
+
+
+def new_answer_id() -> str:
+    return uuid.uuid4().hex
+
+
+class AnswerCache:
+    """LRU of answers keyed on (index version, normalised question, filters). Event-loop only: no lock.
+
+    Cached answers keep no question text (privacy); a hit is re-issued with the asker's own question and
+    a fresh answer_id, so feedback on it is tied to the right log entry.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, ...], Answer] = OrderedDict()
+
+    def get(self, key: tuple[str, ...]) -> Answer | None:
+        if self.size <= 0:
+            return None
+        answer = self._items.get(key)
+        if answer is not None:
+            self._items.move_to_end(key)
+        return answer
+
+    def put(self, key: tuple[str, ...], answer: Answer) -> None:
+        if self.size <= 0:
+            return
+        self._items[key] = dataclasses.replace(answer, question="")
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class RecentIds:
+    """Answer ids issued by this process lately (feedback may arrive before their log row is written)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, answer_id: str) -> None:
+        self._ids[answer_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, answer_id: object) -> bool:
+        return answer_id in self._ids
+
+
+def _index_bytes(index_dir: Path) -> int:
+    """Size on disk of the index's current build."""
+    from qa.store import resolve_build
+
+    try:
+        build = resolve_build(index_dir)
+        return sum(p.stat().st_size for p in build.iterdir() if p.is_file())
+    except (OSError, ClinicQAError):
+        return 0
+
+
+class Service:
+    def __init__(self, settings: Settings, engine: Engine | None = None,
+                 log: QuestionLog | None = None) -> None:
+        self.settings = settings
+        self._engine: Engine | None = engine
+        self._engine_given = engine is not None
+        self._swap_lock = threading.Lock()
+        self.load_error: str | None = None
+        self.cache = AnswerCache(settings.answer_cache_size)
+        self.limiters = {
+            name: RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+            for name in ("ask", "search", "feedback")
+        }
+        self.log = log or QuestionLog(settings.database_url)
+        self.writer = LogWriter(
+            self.log, maxsize=settings.log_queue_size,
+            on_written=lambda n: metrics.LOG_WRITTEN.inc(n),
+            on_dropped=lambda n, why: metrics.LOG_DROPPED.labels(why).inc(n),
+        )
+        self.recent_ids = RecentIds()
+        self.abstentions = metrics.AbstentionTracker()
+        self.engine_limiter = anyio.CapacityLimiter(ENGINE_THREADS)
+        self.reindex_lock = asyncio.Lock()
+        self._watch_task: asyncio.Task[None] | None = None
+        self.on_swap: list[Callable[[], None]] = []  # called after each swap (the OpenAPI cache)
+        self._filter_pairs: tuple[str, frozenset[tuple[str | None, str | None]]] = ("", frozenset())
+
+    # --- engine ----------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            raise NotReadyError(
+                "The answer index is not loaded"
+                + (f": {self.load_error}" if self.load_error else " yet; try again in a few seconds.")
+            )
+        return engine
+
+    @property
+    def ready(self) -> bool:
+        return self._engine is not None
+
+    def swap(self, new: Engine) -> Engine | None:
+        """Put ``new`` in service. Requests that already hold the old engine finish with it."""
+        with self._swap_lock:
+            old, self._engine = self._engine, new
+        self.cache.clear()
+        self.load_error = None
+        self._update_index_metrics(new)
+        for callback in self.on_swap:
+            callback()
+        return old
+
+    def _update_index_metrics(self, engine: Engine) -> None:
+        counts = manifest_counts(engine.manifest)
+        metrics.INDEX_DOCUMENTS.set(counts["pages"])
+        metrics.INDEX_CHUNKS.set(counts["chunks"])
+        metrics.INDEX_BYTES.set(_index_bytes(Path(self.settings.index_dir)))
+        metrics.INDEX_LOADED.set(time.time())
+        metrics.READY.set(1)
+
+    async def run_engine(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a CPU-bound engine call off the event loop."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.engine_limiter)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        limit_torch_threads()
+        self.writer.start()
+        try:
+            purged = await anyio.to_thread.run_sync(self.log.purge_expired, self.settings.retention_days)
+            if purged:
+                logger.info("question log: deleted %d questions older than %d days",
+                            purged, self.settings.retention_days)
+        except Exception as err:  # a database that is down must not stop the service
+            logger.warning("question log: retention purge failed (%s); will run at next start",
+                           type(err).__name__)
+        if self._engine is None:
+            await self.load()
+        else:
+            self._update_index_metrics(self._engine)
+        if not self._engine_given:
+            self._watch_task = asyncio.create_task(self._watch_index())
+
+    async def load(self) -> bool:
+        """Load the index's current build and swap it in; False (the old engine keeps serving) on error."""
+        from qa.engine import Engine
+
+        try:
+            engine = await anyio.to_thread.run_sync(Engine.load, self.settings)
+        except ClinicQAError as err:
+            if self._engine is None:
+                self.load_error = str(err)
+                metrics.READY.set(0)
+                logger.error("not ready, no engine loaded: %s", err)
+            else:
+                logger.error("could not load the new index, the current one keeps serving: %s", err)
+            return False
+        self.swap(engine)
+        logger.info("index %s loaded from %s", engine.index_version, self.settings.index_dir)
+        return True
+
+    async def shutdown(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        await anyio.to_thread.run_sync(self.writer.close, 5.0)
+        self.log.dispose()
+        metrics.mark_process_dead()
+
+    # --- answering -------------------------------------------------------------------------------
+    async def ask(self, question: str, *, procedure: str | None, category: str | None,
+                  audience: str) -> tuple[Answer, bool, str]:
+        """(answer, served from cache, index version)."""
+        engine = self.engine  # one engine for the whole request, even if a reindex swaps meanwhile
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise InputError(f"The question is {len(question)} characters long; the limit is {limit}. "
+                             "Please shorten it.")
+        version = engine.index_version
+        self.check_filters(engine, procedure, category)
+        key = (version, normalise_question(question), procedure or "", category or "")
+        start = time.perf_counter()
+        hit = self.cache.get(key)
+        if hit is not None:
+            answer = dataclasses.replace(
+                hit, question=clean_question(question, limit), answer_id=new_answer_id(),
+                latency_ms=(time.perf_counter() - start) * 1000,
+            )
+            metrics.ANSWER_CACHE.labels("hit").inc()
+        else:
+            if self.cache.size > 0:
+                metrics.ANSWER_CACHE.labels("miss").inc()
+            answer = await self.run_engine(engine.ask, question, procedure=procedure, category=category)
+            if not answer.answer_id:
+                answer = dataclasses.replace(answer, answer_id=new_answer_id())
+            self.cache.put(key, answer)
+        cached = hit is not None
+        elapsed = time.perf_counter() - start  # includes the wait for the engine thread
+        metrics.ANSWER_LATENCY.labels(str(cached).lower()).observe(elapsed)
+        metrics.ANSWERS.labels(str(answer.reason), str(answer.abstained).lower(), audience).inc()
+        self.abstentions.add(answer.abstained)
+        self.recent_ids.add(answer.answer_id)
+        quoted = answer.best.doc_id if answer.best is not None and not answer.abstained else None
+        self.writer.submit(LogEntry(
+            answer_id=answer.answer_id, question=question, audience=audience,
+            abstained=answer.abstained, reason=str(answer.reason), confidence=answer.confidence,
+            latency_ms=round(elapsed * 1000, 3), index_version=version, procedure=procedure, category=category,
+            cached=cached, doc_id=quoted,
+        ))
+        return answer, cached, version
+
+    def check_filters(self, engine: Engine, procedure: str | None, category: str | None) -> None:
+        """Raise NoMatchingPagesError when both filters name existing values but no page has both (the
+        engine reports unknown values itself, as InputError)."""
+        if not (procedure and category):
+            return
+        version = engine.index_version
+        if self._filter_pairs[0] != version:
+            docs = engine.documents()
+            self._filter_pairs = (version, frozenset((d.procedure, d.category) for d in docs))
+        pairs = self._filter_pairs[1]
+        if ((procedure, category) not in pairs and any(p == procedure for p, _ in pairs)
+                and any(c == category for _, c in pairs)):
+            raise NoMatchingPagesError(
+                f"No page is about procedure {procedure!r} in category {category!r}; "
+                "see GET /v1/documents for the pages and their procedure and category.")
+
+    # --- reindex ---------------------------------------------------------------------------------
+    async def reindex(self) -> dict[str, Any]:
+        """Rebuild the index from the corpus in a worker thread, then swap it in. The old engine keeps
+        serving until the swap, and requests that started before it finish on the old one."""
+        if self.reindex_lock.locked():
+            raise ReindexBusyError("A reindex is already running; try again when it has finished.")
+        async with self.reindex_lock:
+            previous = self._engine.index_version if self._engine is not None else None
+            start = time.perf_counter()
+            try:
+                engine = await anyio.to_thread.run_sync(self._build_and_load)
+            except Exception:
+                metrics.REINDEX.labels("failed").inc()
+                raise
+            self.swap(engine)
+            metrics.REINDEX.labels("ok").inc()
+            seconds = time.perf_counter() - start
+            manifest = public_manifest(engine.manifest)
+            counts = manifest_counts(manifest)
+            logger.info("reindex: %s -> %s in %.1fs", previous, engine.index_version, seconds)
+            return {
+                "index_version": engine.index_version, "previous_version": previous,
+                "documents": int(counts["pages"]), "chunks": int(counts["chunks"]),
+                "seconds": round(seconds, 3), "manifest": manifest,
+            }
+
+    def _build_and_load(self) -> Engine:
+        """``build_index`` writes a new build folder beside the serving one and switches the index's
+        ``current`` link to it atomically; then a new engine is loaded from it. A file lock keeps two
+        workers from building at the same time."""
+        from qa.engine import Engine
+        from qa.indexing import build_index
+
+        settings = self.settings
+        index_dir = Path(settings.index_dir)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        with open(index_dir / ".reindex.lock", "a+b") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ReindexBusyError(
+                    "Another worker is rebuilding the index; try again when it has finished.") from None
+            try:
+                build_index(settings, corpus=Path(settings.corpus_dir), index_dir=index_dir)
+                return Engine.load(settings)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    async def _watch_index(self) -> None:
+        """Every few seconds, check which build the index folder's ``current`` points at; when another
+        worker (or ``clinicqa build-index``) has switched it, load the new build and swap it in."""
+        from qa.store import read_manifest
+
+        failed: str | None = None
+        while True:
+            await asyncio.sleep(INDEX_POLL_SECONDS)
+            if self.reindex_lock.locked():
+                continue
+            try:
+                on_disk = await anyio.to_thread.run_sync(read_manifest, Path(self.settings.index_dir))
+            except Exception:  # missing or being replaced: look again later
+                continue
+            serving = self._engine.manifest.get("build_id") if self._engine is not None else None
+            build = on_disk.get("build_id")
+            if build in (serving, failed):
+                continue
+            logger.info("index build %s found on disk (serving %s): loading it", build, serving)
+            async with self.reindex_lock:
+                failed = None if await self.load() else build
+
+
+def limit_torch_threads() -> None:
+    """One intra-op thread per worker (``OMP_NUM_THREADS`` overrides). A query is one short sentence:
+    on this 2-core machine a second torch thread makes encoding it ~20x slower (13 ms → 320 ms), and
+    requests, not threads, are what run in parallel. Scale with workers instead."""
+    if "torch" not in sys.modules:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
+
+
+def public_manifest(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest without private keys (``_path``: a server folder)."""
+    return {k: v for k, v in (manifest or {}).items() if not str(k).startswith("_")}
+
+
+def manifest_counts(manifest: dict[str, Any] | None) -> dict[str, float]:
+    counts = (manifest or {}).get("counts") or {}
+    return {"pages": float(counts.get("pages", 0) or 0), "chunks": float(counts.get("chunks", 0) or 0)}
