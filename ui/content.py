@@ -255,37 +255,37 @@ def build_content_team(service: Service, tab: gr.Tab) -> None:
     tab is opened, not on every page load (the front desk does not wait for the gap report)."""
     team = ContentTeam(service)
     window = gr.Dropdown(label="Period", choices=list(WINDOWS), value="Last 30 days", elem_id="cqa-window")
-    with gr.Tab("Gap report"):
+    with gr.Tab("Gap report"), gr.Column(elem_id="cqa-gap-panel"):
         gap_note = gr.HTML("")
         gap_chart = gr.BarPlot(x="group", y="count", title="Most asked gaps", label="Top gap groups",
                                sort="-y", x_label_angle=-30, visible=False)
         gap_table = gr.Dataframe(label="Gap groups", wrap=True, interactive=False, visible=False)
         gap_csv = gr.DownloadButton("Download the gap report (CSV)", visible=False)
         gap_go = gr.Button("Refresh the gap report")
-    with gr.Tab("Abstention rate"):
+    with gr.Tab("Abstention rate"), gr.Column(elem_id="cqa-rate-panel"):
         rate_note = gr.HTML("")
         rate_chart = gr.LinePlot(x="day", y="abstention rate (%)", title="Abstention rate per day",
                                  label="Abstention rate over time", visible=False)
         rate_table = gr.Dataframe(label="Questions per day", interactive=False, visible=False)
         rate_csv = gr.DownloadButton("Download per-day figures (CSV)", visible=False)
         rate_go = gr.Button("Refresh")
-    with gr.Tab("Coverage map"):
+    with gr.Tab("Coverage map"), gr.Column(elem_id="cqa-coverage-panel"):
         cov_note = gr.HTML("")
         cov_table = gr.Dataframe(label="Coverage by section", wrap=True, interactive=False, visible=False)
         cov_csv = gr.DownloadButton("Download the coverage map (CSV)", visible=False)
         cov_go = gr.Button("Refresh the coverage map")
-    with gr.Tab("Lint"):
+    with gr.Tab("Lint"), gr.Column(elem_id="cqa-lint-panel"):
         lint_note = gr.HTML("")
         lint_table = gr.Dataframe(label="Lint findings", wrap=True, interactive=False, visible=False)
         lint_csv = gr.DownloadButton("Download the lint findings (CSV)", visible=False)
         lint_go = gr.Button("Run the lint")
-    with gr.Tab("Rebuild the index"):
+    with gr.Tab("Rebuild the index"), gr.Column(elem_id="cqa-reindex-panel"):
         gr.HTML('<p>Rebuilds the index from the corpus folder and swaps it in; answers keep being served '
                 "from the old index until then.</p>")
         token = gr.Textbox(label="Admin token", type="password", elem_id="cqa-admin-token")
         rebuild = gr.Button("Rebuild the index", variant="stop", elem_id="cqa-reindex")
         rebuild_status = gr.HTML("")
-        manifest = gr.JSON(label="New index manifest", visible=False)
+        manifest = gr.JSON(label="New index manifest", visible=False, elem_id="cqa-manifest")
 
     gap_out: list[Any] = [gap_chart, gap_table, gap_csv, gap_note]
     rate_out: list[Any] = [rate_chart, rate_table, rate_csv, rate_note]

@@ -55,6 +55,7 @@ def theme() -> object:
         button_primary_background_fill_dark="*primary_700",
         button_primary_background_fill_hover_dark="*primary_800",
         button_primary_text_color="#ffffff",
+        color_accent="*primary_700",  # the selected tab's text: blue-500 on white fails contrast
         link_text_color="*primary_700",
         link_text_color_visited="*primary_800",
     )
