@@ -273,12 +273,14 @@ class Service:
         metrics.ANSWERS.labels(str(answer.reason), str(answer.abstained).lower(), audience).inc()
         self.abstentions.add(answer.abstained)
         self.recent_ids.add(answer.answer_id)
-        quoted = answer.best.doc_id if answer.best is not None and not answer.abstained else None
+        quoted = answer.best if answer.best is not None and not answer.abstained else None
         self.writer.submit(LogEntry(
             answer_id=answer.answer_id, question=question, audience=audience,
             abstained=answer.abstained, reason=str(answer.reason), confidence=answer.confidence,
             latency_ms=round(elapsed * 1000, 3), index_version=version, procedure=procedure, category=category,
-            cached=cached, doc_id=quoted,
+            cached=cached, doc_id=quoted.doc_id if quoted else None,
+            section=quoted.passage.chunk.section if quoted else None,
+            chunk_id=quoted.passage.chunk.chunk_id if quoted else None,
         ))
         return answer, cached, version
 
