@@ -17,9 +17,10 @@ import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,7 +34,10 @@ from qa.settings import Settings
 from qa.text import clean_question
 
 if TYPE_CHECKING:
+    from qa.coverage import CoverageMap
     from qa.engine import Engine
+    from qa.gaps import GapQuestion, GapReport
+    from qa.lint import LintFinding
 
 logger = logging.getLogger("clinicqa.api")
 
@@ -55,6 +59,10 @@ class NoMatchingPagesError(ClinicQAError):
 
 class ReindexBusyError(ClinicQAError):
     """Another reindex is running in this worker."""
+
+
+class LogUnavailableError(ClinicQAError):
+    """The question log database cannot be read: the content-team endpoints answer 503."""
 
 
 _SPACES = re.compile(r"\s+")
@@ -157,6 +165,7 @@ class Service:
         self._watch_task: asyncio.Task[None] | None = None
         self.on_swap: list[Callable[[], None]] = []  # called after each swap (the OpenAPI cache)
         self._filter_pairs: tuple[str, frozenset[tuple[str | None, str | None]]] = ("", frozenset())
+        self._lint_cache: tuple[tuple[Any, ...], list[LintFinding]] | None = None
 
     # --- engine ----------------------------------------------------------------------------------
     @property
@@ -299,6 +308,63 @@ class Service:
             raise NoMatchingPagesError(
                 f"No page is about procedure {procedure!r} in category {category!r}; "
                 "see GET /v1/documents for the pages and their procedure and category.")
+
+    # --- content team (sync: call them in a worker thread, e.g. ``run_engine``) -------------------
+    def logged_questions(self, since: timedelta | None) -> tuple[list[GapQuestion], Any]:
+        """The logged questions of the last ``since`` (all when None) and the start time used."""
+        from datetime import UTC, datetime
+
+        from qa.gaps import questions_from_log
+
+        start = datetime.now(UTC) - since if since is not None else None
+        try:
+            return questions_from_log(self.log, since=start), start
+        except ClinicQAError:
+            raise
+        except Exception as err:  # any driver's error
+            logger.warning("question log unavailable: %s", type(err).__name__)
+            raise LogUnavailableError(
+                "The question log database is unavailable; try again later.") from None
+
+    def gap_report(self, since: timedelta | None = None,
+                   recheck: Literal["auto", "all", "none"] = "auto") -> GapReport:
+        """:func:`qa.gaps.gap_report` over the question log (the content-team view calls this)."""
+        from qa.gaps import gap_report
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return gap_report(engine, self.settings, rows, source="log", since=start, recheck=recheck)
+
+    def coverage_map(self, since: timedelta | None = None) -> CoverageMap:
+        """:func:`qa.coverage.coverage_map` of the serving index over the question log."""
+        from qa.coverage import coverage_map
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return coverage_map(engine, self.settings, rows, since=start)
+
+    def lint(self, stale_months: int | None = None) -> list[LintFinding]:
+        """:func:`qa.lint.lint_corpus` of the served corpus; cached until the corpus, the settings or the
+        day change."""
+        from qa.indexing import corpus_fingerprint
+        from qa.lint import lint_corpus
+
+        settings = self.settings
+        if stale_months is not None:
+            settings = settings.model_copy(update={"lint_stale_months": stale_months})
+        corpus = Path(settings.corpus_dir)
+        try:
+            fingerprint = corpus_fingerprint(corpus)
+        except (OSError, ClinicQAError):
+            fingerprint = None
+        key = (str(corpus), fingerprint, settings.lint_stale_months, date.today())
+        cached = self._lint_cache
+        if fingerprint is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        embedder = self._engine.embedder if self._engine is not None else None
+        findings = lint_corpus(settings, corpus, embedder=embedder)
+        self._lint_cache = (key, findings)
+        return findings
 
     # --- reindex ---------------------------------------------------------------------------------
     async def reindex(self) -> dict[str, Any]:

@@ -318,9 +318,9 @@ def conflict(a: str, b: str) -> str | None:
             fmt = lambda s: "/".join(f"{x:g}" for x in sorted(s))  # noqa: E731
             return f"different numbers of {unit}: {fmt(na[unit])} vs {fmt(nb[unit])}"
     pa, pb = _polarity(a), _polarity(b)
-    for stem in sorted(set(pa) & set(pb)):
-        if pa[stem] != pb[stem]:
-            return f"'{stem}' is negated in one and not in the other"
+    flipped = sorted(stem for stem in set(pa) & set(pb) if pa[stem] != pb[stem])
+    if flipped:
+        return f"{', '.join(repr(s) for s in flipped[:4])} negated in one and not in the other"
     return None
 
 
