@@ -95,6 +95,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in codes}
 
 
+def since_query() -> Any:
+    """A fresh Query per parameter (module level: the annotations are resolved in this module's globals)."""
+    return Query(pattern=SINCE_PATTERN, description="Only questions of the last period: 30d (days), "
+                                                    "12h (hours), 2w (weeks). Default: the whole log.",
+                 examples=["30d"])
+
+
+def format_query() -> Any:
+    return Query(description="json, or csv for a spreadsheet.")
+
+
 def _client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -336,10 +347,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return questions_response(result)
 
     # --- admin: content team ----------------------------------------------------------------------
-    since_query = Query(pattern=SINCE_PATTERN, description="Only questions of the last period: 30d (days), "
-                                                           "12h (hours), 2w (weeks). Default: the whole log.",
-                        examples=["30d"])
-    format_query = Query(description="json, or csv for a spreadsheet.")
     csv_ok: dict[int | str, dict[str, Any]] = {200: {"description": "The report (JSON, or CSV with format=csv).",
                     "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
@@ -360,8 +367,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
              summary="Coverage gaps: what patients ask that the pages don't answer",
              responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
     async def gaps(
-        since: Annotated[str | None, since_query] = None,
-        format: Annotated[Literal["json", "csv"], format_query] = "json",
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
         recheck: Annotated[Literal["auto", "all", "none"], Query(
             description="Re-ask gap questions against the serving index: auto = groups logged under an "
                         "older index (after a reindex), all, or none.")] = "auto",
@@ -376,8 +383,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
               summary="Re-ask every gap group against the serving index",
               responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
     async def gaps_recheck(
-        since: Annotated[str | None, since_query] = None,
-        format: Annotated[Literal["json", "csv"], format_query] = "json",
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
     ) -> Response | GapReportResponse:
         """The gap report with every group's questions asked again (after adding a page and reindexing):
         `now_answered` shows which are answered now, by which page and section, at what confidence."""
@@ -387,8 +394,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
              summary="Coverage map: answers per page and section, confidence and feedback",
              responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
     async def coverage(
-        since: Annotated[str | None, since_query] = None,
-        format: Annotated[Literal["json", "csv"], format_query] = "json",
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
     ) -> Response | CoverageResponse:
         """For each page and section of the serving index: how many questions it answered, their confidence
         and feedback; the sections never used and the pages with many unhelpful votes."""
@@ -407,7 +414,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lint(
         stale_months: Annotated[int | None, Query(ge=1, le=600, description="Pages reviewed longer ago are "
                                                   "stale (default CLINICQA_LINT_STALE_MONTHS, 12).")] = None,
-        format: Annotated[Literal["json", "csv"], format_query] = "json",
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
     ) -> Response | LintResponse:
         """Missing front matter fields, stale pages, duplicate or near-duplicate sections, possible
         contradictions between pages (numbers or negations that differ), and sample pages."""
