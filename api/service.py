@@ -17,9 +17,10 @@ import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,8 +34,11 @@ from qa.settings import Settings
 from qa.text import clean_question
 
 if TYPE_CHECKING:
+    from qa.coverage import CoverageMap
     from qa.engine import Engine
+    from qa.gaps import GapQuestion, GapReport
     from qa.indexing import Progress
+    from qa.lint import LintFinding
 
 logger = logging.getLogger("clinicqa.api")
 
@@ -63,7 +67,8 @@ class UnknownAnswerError(ClinicQAError):
 
 
 class LogUnavailableError(ClinicQAError):
-    """The question-log database cannot be reached: answers still work, analytics and feedback do not."""
+    """The question log database cannot be reached: answers still work; feedback, the content-team
+    endpoints and the UI's reports say so (503 in the API)."""
 
 
 _SPACES = re.compile(r"\s+")
@@ -166,6 +171,7 @@ class Service:
         self._watch_task: asyncio.Task[None] | None = None
         self.on_swap: list[Callable[[], None]] = []  # called after each swap (the OpenAPI cache)
         self._filter_pairs: tuple[str, frozenset[tuple[str | None, str | None]]] = ("", frozenset())
+        self._lint_cache: tuple[tuple[Any, ...], list[LintFinding]] | None = None
 
     # --- engine ----------------------------------------------------------------------------------
     @property
@@ -282,12 +288,14 @@ class Service:
         metrics.ANSWERS.labels(str(answer.reason), str(answer.abstained).lower(), audience).inc()
         self.abstentions.add(answer.abstained)
         self.recent_ids.add(answer.answer_id)
-        quoted = answer.best.doc_id if answer.best is not None and not answer.abstained else None
+        quoted = answer.best if answer.best is not None and not answer.abstained else None
         self.writer.submit(LogEntry(
             answer_id=answer.answer_id, question=question, audience=audience,
             abstained=answer.abstained, reason=str(answer.reason), confidence=answer.confidence,
             latency_ms=round(elapsed * 1000, 3), index_version=version, procedure=procedure, category=category,
-            cached=cached, doc_id=quoted,
+            cached=cached, doc_id=quoted.doc_id if quoted else None,
+            section=quoted.passage.chunk.section if quoted else None,
+            chunk_id=quoted.passage.chunk.chunk_id if quoted else None,
         ))
         return answer, cached, version
 
@@ -306,6 +314,63 @@ class Service:
             raise NoMatchingPagesError(
                 f"No page is about procedure {procedure!r} in category {category!r}; "
                 "see GET /v1/documents for the pages and their procedure and category.")
+
+    # --- content team (sync: call them in a worker thread, e.g. ``run_engine``) -------------------
+    def logged_questions(self, since: timedelta | None) -> tuple[list[GapQuestion], Any]:
+        """The logged questions of the last ``since`` (all when None) and the start time used."""
+        from datetime import UTC, datetime
+
+        from qa.gaps import questions_from_log
+
+        start = datetime.now(UTC) - since if since is not None else None
+        try:
+            return questions_from_log(self.log, since=start), start
+        except ClinicQAError:
+            raise
+        except Exception as err:  # any driver's error
+            logger.warning("question log unavailable: %s", type(err).__name__)
+            raise LogUnavailableError(
+                "The question log database is unavailable; try again later.") from None
+
+    def gap_report(self, since: timedelta | None = None,
+                   recheck: Literal["auto", "all", "none"] = "auto") -> GapReport:
+        """:func:`qa.gaps.gap_report` over the question log (the content-team view calls this)."""
+        from qa.gaps import gap_report
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return gap_report(engine, self.settings, rows, source="log", since=start, recheck=recheck)
+
+    def coverage_map(self, since: timedelta | None = None) -> CoverageMap:
+        """:func:`qa.coverage.coverage_map` of the serving index over the question log."""
+        from qa.coverage import coverage_map
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return coverage_map(engine, self.settings, rows, since=start)
+
+    def lint(self, stale_months: int | None = None) -> list[LintFinding]:
+        """:func:`qa.lint.lint_corpus` of the served corpus; cached until the corpus, the settings or the
+        day change."""
+        from qa.indexing import corpus_fingerprint
+        from qa.lint import lint_corpus
+
+        settings = self.settings
+        if stale_months is not None:
+            settings = settings.model_copy(update={"lint_stale_months": stale_months})
+        corpus = Path(settings.corpus_dir)
+        try:
+            fingerprint = corpus_fingerprint(corpus)
+        except (OSError, ClinicQAError):
+            fingerprint = None
+        key = (str(corpus), fingerprint, settings.lint_stale_months, date.today())
+        cached = self._lint_cache
+        if fingerprint is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        embedder = self._engine.embedder if self._engine is not None else None
+        findings = lint_corpus(settings, corpus, embedder=embedder)
+        self._lint_cache = (key, findings)
+        return findings
 
     # --- reindex ---------------------------------------------------------------------------------
     async def reindex(self, progress: Progress | None = None) -> dict[str, Any]:

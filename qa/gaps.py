@@ -1,0 +1,588 @@
+"""Coverage gaps: what patients ask that the pages don't answer, grouped, ranked and explained.
+
+Public functions (the CLI, the API and the UI's content-team view call these)::
+
+    questions_from_log(log: QuestionLog, *, since: datetime | None = None) -> list[GapQuestion]
+    questions_from_jsonl(path: Path, engine: Engine, *, progress=None) -> list[GapQuestion]
+    gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuestion], *,
+               source: str = "log", since: datetime | None = None, now: datetime | None = None,
+               recheck: Literal["auto", "all", "none"] = "auto") -> GapReport
+    report_to_dict(report: GapReport) -> dict;  to_json(report) -> str;  to_csv(report) -> str
+    parse_since(text: str) -> timedelta        # "30d", "12h", "2w"
+
+How a report is made:
+
+1. **Which questions.** A logged answer is a *gap question* when it abstained for lack of content
+   (``no_relevant_passage`` / ``low_confidence``), was answered with a confidence below
+   ``Settings.gap_low_confidence``, or got more unhelpful than helpful votes. Emergency escalations and
+   referrals to a clinician are not content gaps and are left out.
+2. **Vectors.** Each distinct question (case-folded, whitespace collapsed) is embedded once with the
+   engine's own model; vectors are cached on disk (:class:`VectorCache`, keyed by a hash of model and
+   text) so a report over a log already seen embeds only the new questions.
+3. **Grouping paraphrases.** Average-linkage agglomerative clustering on cosine distance, cut at
+   ``Settings.gap_cluster_distance`` (no number of clusters to choose). Why this algorithm: a group must
+   be questions that are *all* close to each other on average — single linkage / connected components
+   chain "cost of epidural" → "cost of RFA" → "RFA temperature" into one blob, and HDBSCAN marks most
+   rare questions as noise, while a content team needs every question in some group (a group of one is
+   a real gap too). Average linkage needs the condensed distance matrix (n²/2 floats): up to
+   ``Settings.gap_exact_max`` distinct gap questions (6,000 → 144 MB) it is exact; above that, the merges
+   are restricted to each question's 15 nearest neighbours (a sparse connectivity graph), which keeps
+   memory linear. Measured in BENCHMARKS.md ("Coverage gaps").
+4. **Naming.** A group is named by its most central question: the member with the largest
+   count-weighted cosine similarity to the other members.
+5. **Closest page.** The central question is asked of the current index (with its cached vector): the
+   best candidate's page and section, and ``score`` = the engine's calibrated confidence that this quote
+   answers it (the same number patients are shown). ``relevance`` is the cosine similarity of the question
+   and the best retrieved passage.
+6. **Kind of gap.** ``answered_but_unhelpful``: most of the group's questions were answered and they got
+   more unhelpful than helpful votes. ``page_exists_but_section_missing``: the best passage's relevance is
+   at least ``Settings.gap_page_relevance`` (a page is about this, but nothing on it answers).
+   ``no_page``: otherwise.
+7. **Ranking.** ``priority = asked × 0.5^(days since last asked / half-life) × (1 − 0.5 × score)``: many
+   patients, recently, and nothing close to an answer come first.
+8. **Feedback loop.** When the index has been rebuilt since a group's questions were logged (their
+   ``index_version`` differs from the engine's), its distinct questions (up to
+   ``Settings.gap_recheck_max``) are asked again; ``now_answered`` then says how many are answered now,
+   and by which page and section at what confidence. ``recheck="all"`` re-asks every group.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from qa.domain import Answer, Reason
+from qa.errors import InputError
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.embedding import Embedder
+    from qa.engine import Engine
+    from qa.questionlog import QuestionLog
+
+log = logging.getLogger(__name__)
+
+NOT_CONTENT_GAPS = frozenset({str(Reason.EMERGENCY), str(Reason.NEEDS_CLINICIAN)})
+KNN_NEIGHBOURS = 15
+
+
+class GapKind(StrEnum):
+    NO_PAGE = "no_page"
+    PAGE_EXISTS_BUT_SECTION_MISSING = "page_exists_but_section_missing"
+    ANSWERED_BUT_UNHELPFUL = "answered_but_unhelpful"
+
+
+@dataclass(frozen=True, slots=True)
+class GapQuestion:
+    """One asked question and what happened to it (a log row, or a line of a questions file answered now)."""
+
+    question: str  # redacted when it comes from the log
+    abstained: bool
+    reason: str
+    confidence: float
+    created_at: datetime | None = None
+    doc_id: str | None = None
+    section: str | None = None
+    helpful: int = 0
+    unhelpful: int = 0
+    index_version: str = ""
+    topic: str | None = None  # a known label (benchmarks and tests only; never shown)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosestPage:
+    doc_id: str
+    title: str
+    section: str
+    score: float  # the engine's calibrated confidence that its best quote answers the central question
+    relevance: float  # cosine similarity of the central question and the best retrieved passage
+    quote: str = ""
+    synthetic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NowAnswered:
+    """After a reindex: how many of the group's questions the current index answers, and where."""
+
+    answered: int
+    asked: int
+    doc_id: str | None
+    title: str | None
+    section: str | None
+    confidence: float
+    index_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapGroup:
+    rank: int
+    label: str  # the most central question
+    kind: GapKind
+    count: int  # how many times questions of this group were asked
+    distinct: int  # distinct question texts
+    examples: tuple[str, ...]  # most asked first (redacted)
+    first_seen: datetime | None
+    last_seen: datetime | None
+    closest: ClosestPage | None
+    priority: float
+    abstained: int  # of ``count``: abstentions
+    low_confidence: int  # answered below Settings.gap_low_confidence
+    unhelpful_votes: int
+    helpful_votes: int
+    questions: tuple[str, ...] = ()  # every distinct question of the group, most asked first
+    now_answered: NowAnswered | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    groups: tuple[GapGroup, ...]
+    generated_at: datetime
+    source: str  # "log" or the questions file
+    since: datetime | None
+    index_version: str
+    total_questions: int  # questions looked at
+    gap_questions: int  # of which gap questions
+    settings: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+# --- inputs --------------------------------------------------------------------------------------------
+
+
+def questions_from_log(log_: QuestionLog, *, since: datetime | None = None) -> list[GapQuestion]:
+    """Every logged question since ``since`` with its feedback votes."""
+    return [
+        GapQuestion(question=r.question, abstained=r.abstained, reason=r.reason, confidence=r.confidence,
+                    created_at=r.created_at, doc_id=r.doc_id, section=r.section, helpful=r.helpful,
+                    unhelpful=r.unhelpful, index_version=r.index_version)
+        for r in log_.answers(since=since)
+    ]
+
+
+def read_questions_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Lines of a JSONL file with a non-empty ``question`` field; errors name the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"No questions file at {path}: give a JSONL file with one {{\"question\": ...}} per line.")
+    rows: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(
+                    f"{path}:{n} is not valid JSON ({e.msg}); each line must be one JSON object.") from None
+            if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
+                raise InputError(f'{path}:{n} has no "question" text; each line needs {{"question": "..."}}.')
+            rows.append(row)
+    if not rows:
+        raise InputError(f"{path} holds no questions.")
+    return rows
+
+
+def questions_from_jsonl(path: Path, engine: Engine, *,
+                         progress: Callable[[int], None] | None = None) -> list[GapQuestion]:
+    """Answer each line's ``question`` against ``engine`` now (for a clinic with no traffic yet).
+
+    Optional fields per line: ``created_at`` (ISO date-time), ``helpful`` / ``unhelpful`` (vote counts),
+    ``topic`` (a known group label, for measuring the grouping)."""
+    rows = read_questions_jsonl(path)
+    texts = [str(r["question"]) for r in rows]
+    vectors = engine.embedder.encode(texts)
+    out = []
+    for row, text, vec in zip(rows, texts, vectors, strict=True):
+        answer = engine.ask(text, q_vec=vec)
+        best = answer.best if not answer.abstained else None
+        out.append(GapQuestion(
+            question=answer.question or text, abstained=answer.abstained, reason=str(answer.reason),
+            confidence=answer.confidence, created_at=_parse_time(row.get("created_at")),
+            doc_id=best.doc_id if best else None, section=best.passage.chunk.section if best else None,
+            helpful=int(row.get("helpful") or 0), unhelpful=int(row.get("unhelpful") or 0),
+            index_version=engine.index_version,
+            topic=str(row["topic"]) if row.get("topic") is not None else None,
+        ))
+        if progress:
+            progress(1)
+    return out
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"created_at {value!r} is not an ISO date-time (e.g. 2026-11-28T09:30:00Z).") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([hdw]?)\s*$", re.IGNORECASE)
+
+
+def parse_since(text: str) -> timedelta:
+    """``"30d"`` → 30 days; ``h`` hours, ``d`` days (the default unit), ``w`` weeks."""
+    m = _SINCE.match(text or "")
+    if not m or int(m.group(1)) < 1:
+        raise InputError(f"--since {text!r} is not a period: write e.g. 30d (days), 12h (hours) or 2w (weeks).")
+    n, unit = int(m.group(1)), (m.group(2) or "d").lower()
+    return timedelta(hours=n) if unit == "h" else timedelta(weeks=n) if unit == "w" else timedelta(days=n)
+
+
+# --- which questions are gaps ------------------------------------------------------------------------
+
+
+def is_gap(q: GapQuestion, settings: Settings) -> bool:
+    if q.reason in NOT_CONTENT_GAPS:
+        return False
+    return q.abstained or q.confidence < settings.gap_low_confidence or q.unhelpful > q.helpful
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Key of a distinct question: NFKC, case-folded, whitespace collapsed, final ?!. dropped."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACES.sub(" ", text).strip().rstrip("?!.。？！ ").strip()
+
+
+# --- vectors -------------------------------------------------------------------------------------------
+
+
+class VectorCache:
+    """Question vectors on disk, keyed by sha256(model id, text). Holds no question text.
+
+    The file keeps the ``max_vectors`` most recently used vectors; an empty ``folder`` disables it."""
+
+    def __init__(self, folder: str | Path | None, model_id: str, max_vectors: int = 100_000) -> None:
+        self.model_id = model_id
+        self.max_vectors = max_vectors
+        self.path = (Path(folder) / f"question-vectors-{_short(model_id)}.npz") if folder else None
+        self._keys: dict[str, int] = {}
+        self._vecs = np.zeros((0, 0), dtype=np.float32)
+        self._dirty = False
+        if self.path is not None and self.path.is_file():
+            try:
+                with np.load(self.path) as data:
+                    keys, vecs = data["keys"], data["vectors"]
+                self._keys = {str(k): i for i, k in enumerate(keys.tolist())}
+                self._vecs = np.asarray(vecs, dtype=np.float32)
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("question vector cache %s unreadable (%s); starting a new one", self.path, e)
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.model_id}\x1f{text}".encode()).hexdigest()[:32]
+
+    def encode(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        keys = [self.key(t) for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self._keys]
+        new = embedder.encode([texts[i] for i in missing]) if missing else None
+        dim = new.shape[1] if new is not None else (self._vecs.shape[1] if self._vecs.size else embedder.dimension)
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            row = self._keys.get(k)
+            if row is not None:
+                out[i] = self._vecs[row]
+        if new is not None:
+            out[missing] = new
+            self._add([keys[i] for i in missing], new)
+        self._used = keys
+        return out
+
+    def _add(self, keys: list[str], vecs: np.ndarray) -> None:
+        start = len(self._keys)
+        self._vecs = vecs.copy() if not self._vecs.size else np.vstack([self._vecs, vecs])
+        for j, k in enumerate(keys):
+            self._keys[k] = start + j
+        self._dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        keys = list(self._keys)
+        if len(keys) > self.max_vectors:  # keep the ones used last, then the newest
+            used = set(getattr(self, "_used", []))
+            keys = [k for k in keys if k in used][-self.max_vectors:] or keys[-self.max_vectors:]
+        rows = np.asarray([self._keys[k] for k in keys], dtype=np.int64)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp.npz")
+            np.savez(tmp, keys=np.asarray(keys), vectors=self._vecs[rows])
+            tmp.replace(self.path)
+            self._dirty = False
+        except OSError as e:  # a cache that cannot be written only costs time
+            log.warning("question vector cache not saved to %s (%s)", self.path, e)
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --- grouping ------------------------------------------------------------------------------------------
+
+
+def cluster(vectors: np.ndarray, distance: float, *, exact_max: int = 6000) -> np.ndarray:
+    """Group labels (0..k-1) for L2-normalised ``vectors``: average linkage on cosine distance, cut at
+    ``distance``; above ``exact_max`` rows, merges follow a k-nearest-neighbour graph (see the module doc)."""
+    n = len(vectors)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n == 1:
+        return np.zeros(1, dtype=np.int64)
+    x = np.asarray(vectors, dtype=np.float64)
+    if n <= exact_max:
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import pdist
+
+        d = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
+        tree = linkage(d, method="average")
+        labels = fcluster(tree, t=distance, criterion="distance") - 1
+        return np.asarray(labels, dtype=np.int64)
+    import faiss
+    from scipy.sparse import csr_matrix
+    from sklearn.cluster import AgglomerativeClustering
+
+    xf = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(xf.shape[1])
+    index.add(xf)
+    k = min(KNN_NEIGHBOURS + 1, n)
+    _, nbrs = index.search(xf, k)
+    rows = np.repeat(np.arange(n), k)
+    cols = nbrs.reshape(-1)
+    ok = cols >= 0
+    graph = csr_matrix((np.ones(int(ok.sum())), (rows[ok], cols[ok])), shape=(n, n))
+    model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                    distance_threshold=distance, connectivity=graph)
+    return np.asarray(model.fit_predict(xf), dtype=np.int64)
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Distinct:
+    text: str  # the first spelling seen
+    count: int = 0
+    abstained: int = 0
+    low_confidence: int = 0
+    helpful: int = 0
+    unhelpful: int = 0
+    answered: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    stale: bool = False  # logged under another index version than the engine's
+    topics: dict[str, int] = field(default_factory=dict)
+
+
+def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuestion], *, source: str = "log",
+               since: datetime | None = None, now: datetime | None = None,
+               recheck: Literal["auto", "all", "none"] = "auto",
+               cache: VectorCache | None = None) -> GapReport:
+    """Group, explain and rank the gap questions among ``questions`` (see the module doc)."""
+    if recheck not in ("auto", "all", "none"):
+        raise InputError(f"recheck must be auto, all or none (got {recheck!r}).")
+    now = now or datetime.now(UTC)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    version = engine.index_version
+    distinct: dict[str, _Distinct] = {}
+    n_gap = 0
+    for q in questions:
+        if not is_gap(q, settings):
+            continue
+        n_gap += 1
+        key = normalise(q.question)
+        if not key:
+            continue
+        d = distinct.get(key)
+        if d is None:
+            d = distinct[key] = _Distinct(text=q.question.strip())
+        d.count += 1
+        d.abstained += int(q.abstained)
+        d.answered += int(not q.abstained)
+        d.low_confidence += int(not q.abstained and q.confidence < settings.gap_low_confidence)
+        d.helpful += q.helpful
+        d.unhelpful += q.unhelpful
+        if q.created_at is not None:
+            d.first = q.created_at if d.first is None else min(d.first, q.created_at)
+            d.last = q.created_at if d.last is None else max(d.last, q.created_at)
+        d.stale = d.stale or (bool(q.index_version) and q.index_version != version)
+        if q.topic is not None:
+            d.topics[q.topic] = d.topics.get(q.topic, 0) + 1
+    items = list(distinct.values())
+    timings["select"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    if cache is None:
+        cache = VectorCache(settings.cache_dir or None, engine.embedder.model_id, settings.cache_max_vectors)
+    vectors = cache.encode(engine.embedder, [d.text for d in items]) if items else np.zeros((0, 1), np.float32)
+    cache.save()
+    timings["embed"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    labels = cluster(vectors, settings.gap_cluster_distance, exact_max=settings.gap_exact_max)
+    timings["cluster"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    members: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels.tolist()):
+        members.setdefault(lab, []).append(i)
+    groups: list[GapGroup] = []
+    for idx in members.values():
+        groups.append(_group(engine, settings, items, vectors, idx, now, recheck, version))
+    groups.sort(key=lambda g: (-g.priority, -g.count, g.label))
+    groups = [replace(g, rank=r) for r, g in enumerate(groups, 1)]
+    timings["explain"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    log.info("gap report: %d questions, %d gap questions, %d distinct, %d groups in %.2fs",
+             len(questions), n_gap, len(items), len(groups), timings["total"])
+    return GapReport(
+        groups=tuple(groups), generated_at=now, source=source, since=since, index_version=version,
+        total_questions=len(questions), gap_questions=n_gap,
+        settings={"low_confidence": settings.gap_low_confidence, "cluster_distance": settings.gap_cluster_distance,
+                  "page_relevance": settings.gap_page_relevance,
+                  "recency_half_life_days": settings.gap_recency_half_life_days},
+        timings_s={k: round(v, 4) for k, v in timings.items()},
+    )
+
+
+def _group(engine: Engine, settings: Settings, items: list[_Distinct], vectors: np.ndarray, idx: list[int],
+           now: datetime, recheck: str, version: str) -> GapGroup:
+    weights = np.asarray([items[i].count for i in idx], dtype=np.float64)
+    v = vectors[idx]
+    centrality = (v @ v.T) @ weights
+    centre = idx[int(np.argmax(centrality + 1e-9 * weights))]
+    order = sorted(idx, key=lambda i: (-items[i].count, -float(vectors[i] @ vectors[centre])))
+    label = items[centre].text
+    count = int(weights.sum())
+    answered = sum(items[i].answered for i in idx)
+    helpful = sum(items[i].helpful for i in idx)
+    unhelpful = sum(items[i].unhelpful for i in idx)
+    firsts = [t for t in (items[i].first for i in idx) if t is not None]
+    lasts = [t for t in (items[i].last for i in idx) if t is not None]
+    first, last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+
+    answer = engine.ask(label, q_vec=vectors[centre])
+    closest = None
+    if answer.best is not None:
+        b = answer.best
+        top = answer.retrieved[0] if answer.retrieved else b.passage
+        closest = ClosestPage(doc_id=b.doc_id, title=b.passage.title, section=b.passage.chunk.section,
+                              score=round(float(answer.confidence), 4), relevance=round(float(top.dense), 4),
+                              quote=b.text, synthetic=b.passage.synthetic)
+    if answered * 2 > count and unhelpful > helpful:
+        kind = GapKind.ANSWERED_BUT_UNHELPFUL
+    elif closest is not None and closest.relevance >= settings.gap_page_relevance:
+        kind = GapKind.PAGE_EXISTS_BUT_SECTION_MISSING
+    else:
+        kind = GapKind.NO_PAGE
+
+    now_answered = None
+    if recheck == "all" or (recheck == "auto" and any(items[i].stale for i in idx)):
+        now_answered = _recheck(engine, settings, [items[i].text for i in order],
+                                vectors[order], answer, label, version)
+
+    age_days = max(0.0, (now - last).total_seconds() / 86400) if last is not None else 0.0
+    recency = 0.5 ** (age_days / settings.gap_recency_half_life_days)
+    score = closest.score if closest is not None else 0.0
+    priority = count * recency * (1.0 - 0.5 * score)
+    return GapGroup(
+        rank=0, label=label, kind=kind, count=count, distinct=len(idx),
+        examples=tuple(items[i].text for i in order[: settings.gap_examples]), first_seen=first, last_seen=last,
+        closest=closest, priority=round(priority, 4), abstained=sum(items[i].abstained for i in idx),
+        low_confidence=sum(items[i].low_confidence for i in idx), unhelpful_votes=unhelpful,
+        helpful_votes=helpful, questions=tuple(items[i].text for i in order), now_answered=now_answered,
+    )
+
+
+def _recheck(engine: Engine, settings: Settings, texts: list[str], vectors: np.ndarray, label_answer: Answer,
+             label: str, version: str) -> NowAnswered:
+    answers: list[Answer] = []
+    for text, vec in list(zip(texts, vectors, strict=True))[: settings.gap_recheck_max]:
+        answers.append(label_answer if text == label else engine.ask(text, q_vec=vec))
+    good = [a for a in answers if not a.abstained and a.best is not None]
+    top = max(good, key=lambda a: a.confidence) if good else None
+    quote = top.best if top is not None else None
+    return NowAnswered(
+        answered=len(good), asked=len(answers), doc_id=quote.doc_id if quote else None,
+        title=quote.passage.title if quote else None, section=quote.passage.chunk.section if quote else None,
+        confidence=round(float(top.confidence), 4) if top is not None else 0.0, index_version=version,
+    )
+
+
+def gap_report_from_log(engine: Engine, settings: Settings, log_: QuestionLog, *, since: timedelta | None = None,
+                        now: datetime | None = None, recheck: Literal["auto", "all", "none"] = "auto") -> GapReport:
+    """The gap report of the question log over the last ``since`` (all of it when None)."""
+    now = now or datetime.now(UTC)
+    start = now - since if since is not None else None
+    return gap_report(engine, settings, questions_from_log(log_, since=start), source="log", since=start, now=now,
+                      recheck=recheck)
+
+
+# --- export --------------------------------------------------------------------------------------------
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def group_to_dict(g: GapGroup) -> dict[str, Any]:
+    d = asdict(g)
+    d["kind"] = str(g.kind)
+    d["first_seen"], d["last_seen"] = _iso(g.first_seen), _iso(g.last_seen)
+    d["examples"], d["questions"] = list(g.examples), list(g.questions)
+    return d
+
+
+def report_to_dict(report: GapReport) -> dict[str, Any]:
+    return {
+        "generated_at": _iso(report.generated_at), "source": report.source, "since": _iso(report.since),
+        "index_version": report.index_version, "total_questions": report.total_questions,
+        "gap_questions": report.gap_questions, "settings": dict(report.settings),
+        "timings_s": dict(report.timings_s), "groups": [group_to_dict(g) for g in report.groups],
+    }
+
+
+def to_json(report: GapReport) -> str:
+    return json.dumps(report_to_dict(report), ensure_ascii=False, indent=2)
+
+
+CSV_COLUMNS = (
+    "rank", "label", "kind", "count", "distinct", "first_seen", "last_seen", "closest_doc_id", "closest_title",
+    "closest_section", "closest_score", "closest_relevance", "priority", "abstained", "low_confidence",
+    "unhelpful_votes", "helpful_votes", "examples", "now_answered", "now_answered_doc_id",
+    "now_answered_section", "now_answered_confidence",
+)
+
+
+def to_csv(report: GapReport) -> str:
+    """One row per group (``CSV_COLUMNS``); examples joined with `` | ``."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for g in report.groups:
+        c, na = g.closest, g.now_answered
+        w.writerow([
+            g.rank, g.label, str(g.kind), g.count, g.distinct, _iso(g.first_seen) or "", _iso(g.last_seen) or "",
+            c.doc_id if c else "", c.title if c else "", c.section if c else "", c.score if c else "",
+            c.relevance if c else "", g.priority, g.abstained, g.low_confidence, g.unhelpful_votes,
+            g.helpful_votes, " | ".join(g.examples), f"{na.answered}/{na.asked}" if na else "",
+            (na.doc_id or "") if na else "", (na.section or "") if na else "", na.confidence if na else "",
+        ])
+    return buf.getvalue()
