@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import hmac
-import importlib
 import io
 import json
 import logging
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 import gradio as gr
 import pandas as pd
 
@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from api.service import Service
+    from qa.gaps import GapReport
 
 logger = logging.getLogger("clinicqa.ui")
 
+TOP_GROUPS = 10
 WINDOWS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90}
 STAGES = {"chunking": "Splitting pages into passages", "embedding": "Embedding passages"}
 LOG_UNAVAILABLE = ("The question log database is unavailable, so this data is unavailable right now. "
@@ -45,14 +47,17 @@ def note(text: str, *, kind: str = "status") -> str:
     return f'<div class="{css}" role="status">{esc(text)}</div>'
 
 
-def analytics_module(name: str) -> ModuleType | None:
-    """``qa.<name>`` (gaps, coverage, lint) when this installation has it, else None."""
-    try:
-        return importlib.import_module(f"qa.{name}")
-    except ModuleNotFoundError as err:
-        if err.name == f"qa.{name}":
-            return None
-        raise
+def gap_table(report: GapReport) -> pd.DataFrame:
+    """One row per gap group: the group (its most central question), kind, count, examples, closest page."""
+    rows = []
+    for g in report.groups:
+        closest = g.closest
+        page = "none"
+        if closest is not None:
+            page = f"{closest.title} › {closest.section}" if closest.section else closest.title
+        rows.append({"rank": g.rank, "group": g.label, "gap kind": str(g.kind).replace("_", " "),
+                     "count": g.count, "examples": " | ".join(g.examples), "closest page": page})
+    return pd.DataFrame(rows, columns=["rank", "group", "gap kind", "count", "examples", "closest page"])
 
 
 def write_csv(text: str, name: str) -> str:
@@ -112,65 +117,51 @@ class ContentTeam:
             return hidden, hidden, hidden, note(f"No questions were logged in the {window.lower()}.")
         summary = note(f"{total} questions in the {window.lower()}; {abstained} abstained "
                        f"({100 * abstained / total:.1f}%).")
-        return (gr.update(value=frame, visible=True), gr.update(value=abstention_table(frame), visible=True),
+        chart = frame.assign(day=[d.date().isoformat() for d in frame["day"]])
+        return (gr.update(value=chart, visible=True), gr.update(value=abstention_table(frame), visible=True),
                 gr.update(value=write_csv(abstention_csv(frame), "abstention-rate.csv"), visible=True), summary)
 
-    # --- gap report, coverage map, lint (qa.gaps / qa.coverage / qa.lint) ------------------------------
+    # --- gap report, coverage map, lint (qa.gaps / qa.coverage / qa.lint, through the Service) ---------
     async def gap_report(self, window: str) -> tuple[Any, Any, Any, str]:
         """(top-groups bar chart, groups table, CSV download, note)."""
+        from api.service import LogUnavailableError
+        from qa.gaps import to_csv
+
         hidden = gr.update(visible=False)
-        gaps = analytics_module("gaps")
-        if gaps is None:
-            return hidden, hidden, hidden, note("The gap report is not available yet in this version "
-                                                "(the qa.gaps module is missing).", kind="unavailable")
         service = self.service
         since = timedelta(days=WINDOWS.get(window, 30))
         try:
-            report = await service.run_engine(gaps.gap_report_from_log, service.engine, service.settings,
-                                              service.log, since=since)
+            report = await service.run_engine(service.gap_report, since)
+        except LogUnavailableError:
+            return hidden, hidden, hidden, note(LOG_UNAVAILABLE, kind="unavailable")
         except ClinicQAError as err:
             return hidden, hidden, hidden, note(str(err), kind="unavailable")
-        except Exception as err:
-            logger.warning("gap report: question log unavailable (%s)", type(err).__name__)
-            return hidden, hidden, hidden, note(LOG_UNAVAILABLE, kind="unavailable")
-        rows = []
-        for g in report.groups:
-            closest = g.closest
-            rows.append({
-                "rank": g.rank, "group": g.label, "gap kind": str(g.kind).replace("_", " "), "count": g.count,
-                "examples": " | ".join(g.examples),
-                "closest page": (f"{closest.title} › {closest.section}" if closest and closest.section
-                                 else (closest.title if closest else "none")),
-            })
-        table = pd.DataFrame(rows, columns=["rank", "group", "gap kind", "count", "examples", "closest page"])
-        chart = table.head(10)[["group", "count"]]
+        table = gap_table(report)
+        chart = table.head(TOP_GROUPS)[["group", "count"]]
         summary = note(f"{report.gap_questions} of {report.total_questions} questions in the {window.lower()} "
                        f"are gaps, in {len(report.groups)} groups.")
-        return (gr.update(value=chart, visible=not chart.empty), gr.update(value=table, visible=True),
-                gr.update(value=write_csv(gaps.to_csv(report), "gap-report.csv"), visible=True), summary)
+        return (gr.update(value=chart, visible=not chart.empty), gr.update(value=table, visible=not table.empty),
+                gr.update(value=write_csv(to_csv(report), "gap-report.csv"), visible=True), summary)
 
     async def coverage(self, window: str) -> tuple[Any, Any, str]:
         """(sections table, CSV download, note)."""
+        from api.service import LogUnavailableError
+        from qa.coverage import to_csv
+
         hidden = gr.update(visible=False)
-        coverage = analytics_module("coverage")
-        if coverage is None:
-            return hidden, hidden, note("The coverage map is not available yet in this version "
-                                        "(the qa.coverage module is missing).", kind="unavailable")
         service = self.service
         since = timedelta(days=WINDOWS.get(window, 30))
         try:
-            cmap = await service.run_engine(coverage.coverage_from_log, service.engine, service.settings,
-                                            service.log, since=since)
+            cmap = await anyio.to_thread.run_sync(service.coverage_map, since)
+        except LogUnavailableError:
+            return hidden, hidden, note(LOG_UNAVAILABLE, kind="unavailable")
         except ClinicQAError as err:
             return hidden, hidden, note(str(err), kind="unavailable")
-        except Exception as err:
-            logger.warning("coverage map: question log unavailable (%s)", type(err).__name__)
-            return hidden, hidden, note(LOG_UNAVAILABLE, kind="unavailable")
         flagged = {p.doc_id for p in cmap.unhelpful_pages}
         table = pd.DataFrame([{
             "page": s.title, "section": s.section or "(page intro)", "answers": s.answered,
             "mean confidence": None if s.mean_confidence is None else round(s.mean_confidence, 2),
-            "helpful": s.helpful, "unhelpful": s.unhelpful, "unused": "yes" if s.unused else "",
+            "helpful": s.helpful, "unhelpful": s.unhelpful, "never quoted": "yes" if s.unused else "",
             "page flagged unhelpful": "yes" if s.doc_id in flagged else "",
             "sample content": "yes" if s.synthetic else "",
         } for s in cmap.sections])
@@ -178,25 +169,27 @@ class ContentTeam:
                        f"{len(cmap.unused_sections)} of {len(cmap.sections)} sections never quoted; "
                        f"{len(flagged)} pages flagged for unhelpful votes.")
         return (gr.update(value=table, visible=True),
-                gr.update(value=write_csv(coverage.to_csv(cmap), "coverage.csv"), visible=True), summary)
+                gr.update(value=write_csv(to_csv(cmap), "coverage.csv"), visible=True), summary)
 
     async def lint(self) -> tuple[Any, Any, str]:
-        """(findings table, CSV download, note)."""
+        """(findings table, CSV download, note). Reads the corpus, not the log: works with the log down."""
+        from qa.lint import to_csv
+
         hidden = gr.update(visible=False)
-        lint = analytics_module("lint")
-        if lint is None:
-            return hidden, hidden, note("The corpus lint is not available yet in this version "
-                                        "(the qa.lint module is missing).", kind="unavailable")
         service = self.service
         try:
-            report = await service.run_engine(lint.lint_corpus, service.engine, service.settings)
+            findings = await service.run_engine(service.lint)
         except ClinicQAError as err:
             return hidden, hidden, note(str(err), kind="unavailable")
-        findings = list(getattr(report, "findings", report))
-        table = pd.DataFrame([lint.finding_to_dict(f) for f in findings])
-        summary = note(f"{len(findings)} findings.")
-        return (gr.update(value=table, visible=True),
-                gr.update(value=write_csv(lint.to_csv(report), "lint.csv"), visible=True), summary)
+        table = pd.DataFrame([{
+            "severity": str(f.severity), "rule": f.rule.replace("_", " "), "page": f.doc_id or "",
+            "message": f.message, "where": " | ".join(f.locations),
+        } for f in findings], columns=["severity", "rule", "page", "message", "where"])
+        counts = Counter(str(f.severity) for f in findings)
+        summary = note(f"{len(findings)} findings: " + (", ".join(f"{n} {sev}" for sev, n in sorted(counts.items()))
+                                                       or "none") + ".")
+        return (gr.update(value=table, visible=not table.empty),
+                gr.update(value=write_csv(to_csv(findings), "lint.csv"), visible=True), summary)
 
     # --- reindex -------------------------------------------------------------------------------------
     def token_ok(self, token: str) -> str | None:
@@ -251,55 +244,52 @@ def progress_html(state: dict[str, Any], elapsed: float) -> str:
 
 
 def build_content_team(service: Service, tab: gr.Tab) -> None:
-    """The content team tab's components and events (call inside ``tab``). The panels are filled when the
-    tab is opened, not on every page load (the front desk does not wait for the gap report)."""
+    """The content team tab's components and events (call inside ``tab``). The panels are stacked (a
+    phone shows them one under the other) and filled when the tab is opened, not on every page load: the
+    front desk does not wait for the gap report."""
     team = ContentTeam(service)
     window = gr.Dropdown(label="Period", choices=list(WINDOWS), value="Last 30 days", elem_id="cqa-window")
-    with gr.Tab("Gap report"), gr.Column(elem_id="cqa-gap-panel"):
+    with gr.Accordion("Gap report", open=True), gr.Column(elem_id="cqa-gap-panel"):
         gap_note = gr.HTML("")
         gap_chart = gr.BarPlot(x="group", y="count", title="Most asked gaps", label="Top gap groups",
-                               sort="-y", x_label_angle=-30, visible=False)
-        gap_table = gr.Dataframe(label="Gap groups", wrap=True, interactive=False, visible=False)
+                               sort="-y", x_label_angle=-30, y_lim=[0, None], visible=False)
+        gap_table = gr.Dataframe(label="Gap groups", wrap=True, interactive=False, visible=False,
+                                 column_widths=["6%", "26%", "12%", "7%", "27%", "22%"])
         gap_csv = gr.DownloadButton("Download the gap report (CSV)", visible=False)
-        gap_go = gr.Button("Refresh the gap report")
-    with gr.Tab("Abstention rate"), gr.Column(elem_id="cqa-rate-panel"):
+    with gr.Accordion("Abstention rate over time", open=True), gr.Column(elem_id="cqa-rate-panel"):
         rate_note = gr.HTML("")
-        rate_chart = gr.LinePlot(x="day", y="abstention rate (%)", title="Abstention rate per day",
-                                 label="Abstention rate over time", visible=False)
+        rate_chart = gr.BarPlot(x="day", y="abstention rate (%)", title="Abstention rate per day",
+                                label="Abstention rate over time", y_lim=[0, 100], visible=False)
         rate_table = gr.Dataframe(label="Questions per day", interactive=False, visible=False)
         rate_csv = gr.DownloadButton("Download per-day figures (CSV)", visible=False)
-        rate_go = gr.Button("Refresh")
-    with gr.Tab("Coverage map"), gr.Column(elem_id="cqa-coverage-panel"):
+    with gr.Accordion("Coverage map", open=False), gr.Column(elem_id="cqa-coverage-panel"):
         cov_note = gr.HTML("")
         cov_table = gr.Dataframe(label="Coverage by section", wrap=True, interactive=False, visible=False)
         cov_csv = gr.DownloadButton("Download the coverage map (CSV)", visible=False)
-        cov_go = gr.Button("Refresh the coverage map")
-    with gr.Tab("Lint"), gr.Column(elem_id="cqa-lint-panel"):
+    with gr.Accordion("Lint findings", open=False), gr.Column(elem_id="cqa-lint-panel"):
         lint_note = gr.HTML("")
         lint_table = gr.Dataframe(label="Lint findings", wrap=True, interactive=False, visible=False)
         lint_csv = gr.DownloadButton("Download the lint findings (CSV)", visible=False)
-        lint_go = gr.Button("Run the lint")
-    with gr.Tab("Rebuild the index"), gr.Column(elem_id="cqa-reindex-panel"):
-        gr.HTML('<p>Rebuilds the index from the corpus folder and swaps it in; answers keep being served '
+    with gr.Accordion("Rebuild the index", open=False), gr.Column(elem_id="cqa-reindex-panel"):
+        gr.HTML("<p>Rebuilds the index from the corpus folder and swaps it in; answers keep being served "
                 "from the old index until then.</p>")
         token = gr.Textbox(label="Admin token", type="password", elem_id="cqa-admin-token")
-        rebuild = gr.Button("Rebuild the index", variant="stop", elem_id="cqa-reindex")
+        rebuild = gr.Button("Rebuild now", variant="stop", elem_id="cqa-reindex")
         rebuild_status = gr.HTML("")
         manifest = gr.JSON(label="New index manifest", visible=False, elem_id="cqa-manifest")
+    refresh = gr.Button("Refresh the reports", elem_id="cqa-refresh")
 
     gap_out: list[Any] = [gap_chart, gap_table, gap_csv, gap_note]
     rate_out: list[Any] = [rate_chart, rate_table, rate_csv, rate_note]
     cov_out: list[Any] = [cov_table, cov_csv, cov_note]
+    lint_out: list[Any] = [lint_table, lint_csv, lint_note]
     private: dict[str, Any] = {"api_visibility": "private"}
-    gap_go.click(team.gap_report, [window], gap_out, **private)
-    rate_go.click(team.abstention, [window], rate_out, **private)
-    cov_go.click(team.coverage, [window], cov_out, **private)
-    lint_go.click(team.lint, None, [lint_table, lint_csv, lint_note], **private)
+    for trigger in (tab.select, refresh.click):
+        trigger(team.gap_report, [window], gap_out, **private)
+        trigger(team.abstention, [window], rate_out, **private)
+        trigger(team.coverage, [window], cov_out, **private)
+        trigger(team.lint, None, lint_out, **private)
     window.change(team.gap_report, [window], gap_out, **private)
     window.change(team.abstention, [window], rate_out, **private)
     window.change(team.coverage, [window], cov_out, **private)
     rebuild.click(team.reindex, [token], [rebuild_status, manifest], concurrency_limit=1, **private)
-    tab.select(team.gap_report, [window], gap_out, **private)
-    tab.select(team.abstention, [window], rate_out, **private)
-    tab.select(team.coverage, [window], cov_out, **private)
-    tab.select(team.lint, None, [lint_table, lint_csv, lint_note], **private)
