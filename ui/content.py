@@ -254,7 +254,8 @@ def build_content_team(service: Service, tab: gr.Tab) -> None:
         gap_chart = gr.BarPlot(x="group", y="count", title="Most asked gaps", label="Top gap groups",
                                sort="-y", x_label_angle=-30, y_lim=[0, None], visible=False)
         gap_table = gr.Dataframe(label="Gap groups", wrap=True, interactive=False, visible=False,
-                                 column_widths=["6%", "26%", "12%", "7%", "27%", "22%"])
+                                 # pixels, not shares: on a phone the table scrolls sideways, not the page
+                                 column_widths=["56px", "240px", "130px", "70px", "300px", "240px"])
         gap_csv = gr.DownloadButton("Download the gap report (CSV)", visible=False)
     with gr.Accordion("Abstention rate over time", open=True), gr.Column(elem_id="cqa-rate-panel"):
         rate_note = gr.HTML("")
