@@ -19,21 +19,29 @@ How a report is made:
 2. **Vectors.** Each distinct question (case-folded, whitespace collapsed) is embedded once with the
    engine's own model; vectors are cached on disk (:class:`VectorCache`, keyed by a hash of model and
    text) so a report over a log already seen embeds only the new questions.
-3. **Grouping paraphrases.** Average-linkage agglomerative clustering on cosine distance, cut at
-   ``Settings.gap_cluster_distance`` (no number of clusters to choose). Why this algorithm: a group must
-   be questions that are *all* close to each other on average — single linkage / connected components
-   chain "cost of epidural" → "cost of RFA" → "RFA temperature" into one blob, and HDBSCAN marks most
-   rare questions as noise, while a content team needs every question in some group (a group of one is
-   a real gap too). Average linkage needs the condensed distance matrix (n²/2 floats): up to
-   ``Settings.gap_exact_max`` distinct gap questions (6,000 → 144 MB) it is exact; above that, the merges
-   are restricted to each question's 15 nearest neighbours (a sparse connectivity graph), which keeps
-   memory linear. Measured in BENCHMARKS.md ("Coverage gaps").
+3. **Grouping paraphrases.** Average-linkage agglomerative clustering, cut at distance
+   ``Settings.gap_cluster_distance`` (0.5) — no number of clusters to choose. The similarity of two questions
+   is ``0.7 × cosine(embeddings) + 0.3 × cosine(TF-IDF of their stemmed content words)``
+   (``Settings.gap_lexical_weight``), document frequencies counted over the gap questions and the index's
+   chunks (:func:`lexical_similarity`): MiniLM alone groups
+   "what is the outlook for <rare disease A>?" with "... <rare disease B>?" (the template dominates the
+   vector), while the word that names the topic is rare among the questions and so weighs most in TF-IDF;
+   the embedding still joins paraphrases that share no word ("when is the clinic open" / "opening hours").
+   Why average linkage: a group must be questions that are *all* close to each other on average — single
+   linkage / connected components chain "cost of epidural" → "cost of RFA" → "RFA temperature" into one
+   blob, and HDBSCAN marks most rarely asked questions as noise, while a content team needs every question
+   in some group (a group of one is a real gap too); k-means needs k. Average linkage needs the condensed
+   distance matrix (n²/2 floats): up to ``Settings.gap_exact_max`` distinct gap questions (6,000 → 144 MB)
+   it is exact; above that, merges are restricted to each question's 15 nearest neighbours by embedding (a
+   sparse connectivity graph, embeddings only), which keeps memory linear. Measured in BENCHMARKS.md
+   ("Coverage gaps").
 4. **Naming.** A group is named by its most central question: the member with the largest
    count-weighted cosine similarity to the other members.
 5. **Closest page.** The central question is asked of the current index (with its cached vector): the
    best candidate's page and section, and ``score`` = the engine's calibrated confidence that this quote
    answers it (the same number patients are shown). ``relevance`` is the cosine similarity of the question
-   and the best retrieved passage.
+   and the best retrieved passage. Answers are cached per index build (:class:`AnswerCache`), so only new
+   group names cost an ``Engine.ask`` (~50–100 ms each on the 1,448-page dev index).
 6. **Kind of gap.** ``answered_but_unhelpful``: most of the group's questions were answered and they got
    more unhelpful than helpful votes. ``page_exists_but_section_missing``: the best passage's relevance is
    at least ``Settings.gap_page_relevance`` (a page is about this, but nothing on it answers).
@@ -56,6 +64,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -65,13 +74,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from qa.domain import Answer, Reason
+from qa.domain import Reason
 from qa.errors import InputError
 from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.embedding import Embedder
     from qa.engine import Engine
+    from qa.lexical import Lexicon
     from qa.questionlog import QuestionLog
 
 log = logging.getLogger(__name__)
@@ -334,24 +344,133 @@ def _short(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What the engine says to one question now (a cached summary of :meth:`Engine.ask`)."""
+
+    answered: bool
+    confidence: float  # calibrated confidence of the best candidate (also when abstaining)
+    doc_id: str | None = None  # the best candidate's page, section and quote
+    title: str | None = None
+    section: str | None = None
+    quote: str = ""
+    synthetic: bool = False
+    relevance: float = 0.0  # cosine similarity of the question and the best retrieved passage
+
+
+class AnswerCache:
+    """Engine answers to gap questions, kept on disk per index build (``closest-<build>.json`` in the cache
+    folder): a question asked again of the same index is not re-answered, so a report over a log already
+    seen only asks the engine about new group names. Answers of other builds are not reused."""
+
+    def __init__(self, engine: Engine, folder: str | Path | None) -> None:
+        self.engine = engine
+        version = engine.index_version or "unversioned"
+        self.path = Path(folder) / f"closest-{_short(version)}.json" if folder else None
+        self._items: dict[str, Asked] = {}
+        self._dirty = False
+        if self.path is not None and self.path.is_file():
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                self._items = {k: Asked(**v) for k, v in raw.get("answers", {}).items()}
+            except (OSError, ValueError, TypeError) as e:
+                log.warning("answer cache %s unreadable (%s); starting a new one", self.path, e)
+
+    def ask(self, text: str, vector: np.ndarray) -> Asked:
+        key = hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+        got = self._items.get(key)
+        if got is None:
+            a = self.engine.ask(text, q_vec=vector)
+            b = a.best
+            top = a.retrieved[0].dense if a.retrieved else 0.0
+            got = Asked(answered=not a.abstained and b is not None, confidence=float(a.confidence),
+                        doc_id=b.doc_id if b else None, title=b.passage.title if b else None,
+                        section=b.passage.chunk.section if b else None, quote=b.text if b else "",
+                        synthetic=b.passage.synthetic if b else False, relevance=float(top))
+            self._items[key] = got
+            self._dirty = True
+        return got
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for old in self.path.parent.glob("closest-*.json"):  # answers of other builds are stale
+                if old != self.path:
+                    old.unlink(missing_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"index_version": self.engine.index_version,
+                                       "answers": {k: asdict(v) for k, v in self._items.items()}}), encoding="utf-8")
+            tmp.replace(self.path)
+            self._dirty = False
+        except OSError as e:
+            log.warning("answer cache not saved to %s (%s)", self.path, e)
+
+
 # --- grouping ------------------------------------------------------------------------------------------
 
 
-def cluster(vectors: np.ndarray, distance: float, *, exact_max: int = 6000) -> np.ndarray:
+def lexical_similarity(texts: Sequence[str], lexicon: Lexicon | None = None) -> np.ndarray:
+    """Cosine similarity of TF-IDF vectors of the questions' stemmed content words. Document frequencies
+    are counted over the questions *and* the index's chunks (``lexicon``): words the pages and many questions
+    use ("treated", "symptoms", "injection") weigh little; the words that name a missing topic
+    ("schistosomiasis", "parking") are rare in both and weigh most. Stable even for a handful of questions."""
+    from scipy.sparse import csr_matrix
+
+    from qa.text import terms
+
+    docs = [Counter(terms(t)) for t in texts]
+    vocab: dict[str, int] = {}
+    for d in docs:
+        for t in d:
+            vocab.setdefault(t, len(vocab))
+    n = len(texts)
+    if not vocab:
+        return np.zeros((n, n), dtype=np.float32)
+    df_q = np.zeros(len(vocab))
+    for d in docs:
+        for t in d:
+            df_q[vocab[t]] += 1
+    df_c = np.asarray([lexicon.df(t) for t in vocab], dtype=np.float64) if lexicon is not None else 0.0
+    n_all = n + (lexicon.n_docs if lexicon is not None else 0)
+    idf = np.log(1.0 + (n_all + 1) / (df_q + df_c + 0.5))
+    rows, cols, vals = [], [], []
+    for i, d in enumerate(docs):
+        for t, tf in d.items():
+            rows.append(i)
+            cols.append(vocab[t])
+            vals.append((1.0 + np.log(tf)) * idf[vocab[t]])
+    m = csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)))
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    m = csr_matrix(m.multiply(1.0 / norms[:, None]))
+    return np.asarray((m @ m.T).toarray(), dtype=np.float32)
+
+
+def cluster(vectors: np.ndarray, distance: float, *, exact_max: int = 6000, texts: Sequence[str] | None = None,
+            lexical_weight: float = 0.0, lexicon: Lexicon | None = None) -> np.ndarray:
     """Group labels (0..k-1) for L2-normalised ``vectors``: average linkage on cosine distance, cut at
-    ``distance``; above ``exact_max`` rows, merges follow a k-nearest-neighbour graph (see the module doc)."""
+    ``distance``. With ``texts`` and ``lexical_weight`` w > 0, the similarity is
+    ``(1 - w) × cosine(vectors) + w × lexical_similarity(texts)``. Above ``exact_max`` rows, merges follow a
+    k-nearest-neighbour graph of the vectors alone (see the module doc)."""
     n = len(vectors)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if n == 1:
         return np.zeros(1, dtype=np.int64)
-    x = np.asarray(vectors, dtype=np.float64)
     if n <= exact_max:
         from scipy.cluster.hierarchy import fcluster, linkage
-        from scipy.spatial.distance import pdist
+        from scipy.spatial.distance import squareform
 
-        d = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
-        tree = linkage(d, method="average")
+        x = np.asarray(vectors, dtype=np.float32)
+        sim = x @ x.T
+        if texts is not None and lexical_weight > 0:
+            sim = (1.0 - lexical_weight) * sim + lexical_weight * lexical_similarity(texts, lexicon)
+        dist = np.clip(1.0 - sim, 0.0, 2.0).astype(np.float64)
+        np.fill_diagonal(dist, 0.0)
+        dist = (dist + dist.T) / 2
+        tree = linkage(squareform(dist, checks=False), method="average")
         labels = fcluster(tree, t=distance, criterion="distance") - 1
         return np.asarray(labels, dtype=np.int64)
     import faiss
@@ -436,16 +555,20 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
     timings["embed"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    labels = cluster(vectors, settings.gap_cluster_distance, exact_max=settings.gap_exact_max)
+    labels = cluster(vectors, settings.gap_cluster_distance, exact_max=settings.gap_exact_max,
+                     texts=[d.text for d in items], lexical_weight=settings.gap_lexical_weight,
+                     lexicon=engine.lexicon)
     timings["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()
     members: dict[int, list[int]] = {}
     for i, lab in enumerate(labels.tolist()):
         members.setdefault(lab, []).append(i)
+    asked = AnswerCache(engine, settings.cache_dir or None)
     groups: list[GapGroup] = []
     for idx in members.values():
-        groups.append(_group(engine, settings, items, vectors, idx, now, recheck, version))
+        groups.append(_group(asked, settings, items, vectors, idx, now, recheck, version))
+    asked.save()
     groups.sort(key=lambda g: (-g.priority, -g.count, g.label))
     groups = [replace(g, rank=r) for r, g in enumerate(groups, 1)]
     timings["explain"] = time.perf_counter() - t
@@ -456,13 +579,14 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
         groups=tuple(groups), generated_at=now, source=source, since=since, index_version=version,
         total_questions=len(questions), gap_questions=n_gap,
         settings={"low_confidence": settings.gap_low_confidence, "cluster_distance": settings.gap_cluster_distance,
+                  "lexical_weight": settings.gap_lexical_weight,
                   "page_relevance": settings.gap_page_relevance,
                   "recency_half_life_days": settings.gap_recency_half_life_days},
         timings_s={k: round(v, 4) for k, v in timings.items()},
     )
 
 
-def _group(engine: Engine, settings: Settings, items: list[_Distinct], vectors: np.ndarray, idx: list[int],
+def _group(asked: AnswerCache, settings: Settings, items: list[_Distinct], vectors: np.ndarray, idx: list[int],
            now: datetime, recheck: str, version: str) -> GapGroup:
     weights = np.asarray([items[i].count for i in idx], dtype=np.float64)
     v = vectors[idx]
@@ -478,14 +602,12 @@ def _group(engine: Engine, settings: Settings, items: list[_Distinct], vectors: 
     lasts = [t for t in (items[i].last for i in idx) if t is not None]
     first, last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
 
-    answer = engine.ask(label, q_vec=vectors[centre])
+    answer = asked.ask(label, vectors[centre])
     closest = None
-    if answer.best is not None:
-        b = answer.best
-        top = answer.retrieved[0] if answer.retrieved else b.passage
-        closest = ClosestPage(doc_id=b.doc_id, title=b.passage.title, section=b.passage.chunk.section,
-                              score=round(float(answer.confidence), 4), relevance=round(float(top.dense), 4),
-                              quote=b.text, synthetic=b.passage.synthetic)
+    if answer.doc_id is not None:
+        closest = ClosestPage(doc_id=answer.doc_id, title=answer.title or "", section=answer.section or "",
+                              score=round(answer.confidence, 4), relevance=round(answer.relevance, 4),
+                              quote=answer.quote, synthetic=answer.synthetic)
     if answered * 2 > count and unhelpful > helpful:
         kind = GapKind.ANSWERED_BUT_UNHELPFUL
     elif closest is not None and closest.relevance >= settings.gap_page_relevance:
@@ -495,8 +617,7 @@ def _group(engine: Engine, settings: Settings, items: list[_Distinct], vectors: 
 
     now_answered = None
     if recheck == "all" or (recheck == "auto" and any(items[i].stale for i in idx)):
-        now_answered = _recheck(engine, settings, [items[i].text for i in order],
-                                vectors[order], answer, label, version)
+        now_answered = _recheck(asked, settings, [items[i].text for i in order], vectors[order], version)
 
     age_days = max(0.0, (now - last).total_seconds() / 86400) if last is not None else 0.0
     recency = 0.5 ** (age_days / settings.gap_recency_half_life_days)
@@ -511,18 +632,15 @@ def _group(engine: Engine, settings: Settings, items: list[_Distinct], vectors: 
     )
 
 
-def _recheck(engine: Engine, settings: Settings, texts: list[str], vectors: np.ndarray, label_answer: Answer,
-             label: str, version: str) -> NowAnswered:
-    answers: list[Answer] = []
-    for text, vec in list(zip(texts, vectors, strict=True))[: settings.gap_recheck_max]:
-        answers.append(label_answer if text == label else engine.ask(text, q_vec=vec))
-    good = [a for a in answers if not a.abstained and a.best is not None]
+def _recheck(asked: AnswerCache, settings: Settings, texts: list[str], vectors: np.ndarray,
+             version: str) -> NowAnswered:
+    answers = [asked.ask(text, vec) for text, vec in list(zip(texts, vectors, strict=True))[: settings.gap_recheck_max]]
+    good = [a for a in answers if a.answered]
     top = max(good, key=lambda a: a.confidence) if good else None
-    quote = top.best if top is not None else None
     return NowAnswered(
-        answered=len(good), asked=len(answers), doc_id=quote.doc_id if quote else None,
-        title=quote.passage.title if quote else None, section=quote.passage.chunk.section if quote else None,
-        confidence=round(float(top.confidence), 4) if top is not None else 0.0, index_version=version,
+        answered=len(good), asked=len(answers), doc_id=top.doc_id if top else None,
+        title=top.title if top else None, section=top.section if top else None,
+        confidence=round(top.confidence, 4) if top is not None else 0.0, index_version=version,
     )
 
 

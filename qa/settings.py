@@ -80,7 +80,10 @@ class Settings(BaseSettings):
     # this, or got more unhelpful than helpful votes.
     gap_low_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
     # Average-linkage cut (cosine distance between question vectors) that makes two questions paraphrases.
-    gap_cluster_distance: float = Field(default=0.55, gt=0.0, lt=2.0)
+    gap_cluster_distance: float = Field(default=0.5, gt=0.0, lt=2.0)
+    # Share of word overlap (TF-IDF over the gap questions) in the similarity used for grouping; the rest is
+    # the embedding's cosine. 0 = embeddings only.
+    gap_lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0)
     # Above this many distinct gap questions the clustering uses a k-nearest-neighbour connectivity graph
     # instead of the full distance matrix (memory grows with the square of this number).
     gap_exact_max: int = Field(default=6000, ge=10)
