@@ -275,6 +275,23 @@ def test_patient_chat_shows_the_storage_notice_disclaimer_and_starter_questions(
     assert "Iliopsoas" in reply.locator(".cqa-source").inner_text()
 
 
+def test_clearing_the_chat_forgets_the_conversation(page: Any, server: Server) -> None:
+    page.goto(server.url + "/ui/")
+    ask(page, "will my leg feel weak?")
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator(REPLIES)).to_have_count(0)
+    reply, _ = ask(page, "What is a genicular nerve block?")
+    expect(page.locator(REPLIES)).to_have_count(1)
+    assert "genicular" in reply.inner_text().lower()
+    page.get_by_role("button", name="Like").last.click()  # the answer ids restarted with the chat
+    page.get_by_text("your feedback was saved").wait_for()
+    service = server.service
+    assert service.writer.flush(10)
+    newest = next(q for q in service.log.questions(page_size=200).items  # newest first
+                  if q.question == "What is a genicular nerve block?")
+    assert [f.helpful for f in newest.feedback] == [True]
+
+
 def test_keyboard_only_a_patient_can_ask_and_open_the_passage(page: Any, server: Server) -> None:
     page.goto(server.url + "/ui/")
     page.get_by_label("Your question").wait_for()

@@ -139,5 +139,7 @@ def build_patient_app(service: Service) -> gr.Blocks:
         for button in buttons:
             button.click(chat.respond, [button, history, ids], outputs, api_visibility="private")
         chatbot.like(chat.feedback, [ids], [status], api_visibility="private")
+        # The chat's clear button empties the conversation: forget its history and answer ids too.
+        chatbot.clear(lambda: ([], {}, ""), None, [history, ids, status], api_visibility="private")
         demo.load(chat.starters, None, [*buttons, starter_box], api_visibility="private")
     return demo
