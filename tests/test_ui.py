@@ -307,3 +307,22 @@ def test_abstention_by_day_counts_questions_and_abstentions_per_utc_day(tmp_path
     assert sum(r.questions for r in rows) == 4 and rows[0].rate == 0.0
     assert round(rows[-1].rate, 3) == 0.333
     log.dispose()
+
+
+def test_clinicqa_serve_mounts_the_ui_unless_it_is_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from starlette.routing import Mount
+
+    from api.server import SETTINGS_ENV, _settings_json, app_factory
+
+    for enabled in (True, False):
+        monkeypatch.setenv(SETTINGS_ENV, _settings_json(_settings(tmp_path, ui_enabled=enabled)))
+        app = app_factory()
+        mounts = {r.path for r in app.routes if isinstance(r, Mount)}
+        client = TestClient(app)  # no lifespan: no engine needed for these pages
+        if enabled:
+            assert {"/ui", "/staff"} <= mounts
+            assert client.get("/staff-login").status_code == 200
+        else:
+            assert not mounts & {"/ui", "/staff"}
+            assert client.get("/staff-login").status_code == 404
+        app.state.service.log.dispose()

@@ -372,6 +372,24 @@ def test_time_from_enter_to_the_answer_on_screen(page: Any, server: Server) -> N
 
 # --- staff: sign-in, front desk, content team --------------------------------------------------------------
 
+def test_time_from_enter_to_the_front_desk_results_on_screen(page: Any, server: Server) -> None:
+    """Median seconds from pressing Enter in the search box to the new results visible."""
+    sign_in(page, server)
+    search = page.get_by_label("Search the clinic's pages")
+    times = []
+    for query in ("fasting before the injection", "blood thinners", "driving home after the procedure",
+                  "how long does the numbness last", "fever after injection", "what to wear"):
+        search.fill(query)
+        start = time.perf_counter()
+        search.press("Enter")
+        page.locator(f".cqa-hits[data-query='{query}'] .cqa-hit").first.wait_for()
+        times.append(time.perf_counter() - start)
+    report = {"queries": len(times), "median_s": round(statistics.median(times), 3),
+              "max_s": round(max(times), 3)}
+    print("enter-to-results:", json.dumps(report))
+    assert statistics.median(times) < 2.0, report
+
+
 def test_staff_view_refuses_access_without_sign_in(page: Any, server: Server) -> None:
     page.goto(server.url + "/staff/")
     assert page.url == server.url + "/staff-login"
@@ -469,6 +487,7 @@ def test_reindex_button_needs_the_admin_token_and_shows_progress_then_the_manife
     old = server.service.engine.index_version
     page.get_by_label("Admin token").fill(TOKEN)
     page.get_by_role("button", name="Rebuild now").click()
+    page.locator("#cqa-reindex-panel progress").wait_for()  # progress while it builds
     page.get_by_text("Done in").wait_for(timeout=180_000)
     new = server.service.engine.index_version
     assert new != old

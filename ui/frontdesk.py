@@ -73,7 +73,7 @@ class FrontDesk:
         except InputError as err:
             return "", _status(str(err))
         ms = (time.perf_counter() - start) * 1000
-        return search_results_html(hits), _status(f"{len(hits)} passages in {ms:.0f} ms")
+        return search_results_html(hits, text), _status(f"{len(hits)} passages in {ms:.0f} ms")
 
 
 def _status(text: str) -> str:

@@ -149,7 +149,7 @@ def _page_slice(hit: SearchHit) -> str:
     return c.text[max(0, hit.highlight.start - c.start):max(0, hit.highlight.end - c.start)]
 
 
-def search_results_html(hits: Sequence[SearchHit]) -> str:
+def search_results_html(hits: Sequence[SearchHit], query: str = "") -> str:
     """The front desk's results: each passage with its best sentence highlighted, page, section, last
     reviewed date and a copy button (handled by the results element's click listener)."""
     if not hits:
@@ -174,7 +174,8 @@ def search_results_html(hits: Sequence[SearchHit]) -> str:
             f'<button type="button" class="cqa-copy" data-copy="{esc(copy_text(hit))}" '
             f'aria-label="Copy answer {rank}">Copy answer</button></li>'
         )
-    return f'<ol class="cqa-hits" aria-label="Matching passages">{"".join(items)}</ol>'
+    return (f'<ol class="cqa-hits" aria-label="Matching passages" data-query="{esc(query)}">'
+            f'{"".join(items)}</ol>')
 
 
 def page_html(page: Page, info: DocumentInfo | None, clinic_name: str) -> str:
