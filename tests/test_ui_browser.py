@@ -465,7 +465,23 @@ def test_content_team_opens_the_gap_report_and_abstention_chart(browser: Any, se
             expect(table.get_by_role("columnheader", name=header, exact=True).first).to_be_attached()
         expect(table).to_contain_text("parking")
         expect(gap.get_by_text("Most asked gaps")).to_be_visible()  # the chart of the top groups
-        expect(gap.get_by_role("button", name="Download the gap report (CSV)")).to_be_visible()
+        download_button = gap.get_by_role("button", name="Download the gap report (CSV)")
+        expect(download_button).to_be_visible()
+        if name == "desktop":
+            with page.expect_download() as download:
+                download_button.click()
+            csv_text = Path(download.value.path()).read_text(encoding="utf-8")
+            assert csv_text.startswith("rank,label,kind,count,") and "parking" in csv_text
+            page.get_by_role("button", name="Coverage map").click()
+            coverage = page.locator("#cqa-coverage-panel")
+            coverage.get_by_text("sections never quoted").wait_for()
+            expect(coverage).to_contain_text("never quoted")  # (a column; the rows are virtualised)
+            expect(coverage).to_contain_text("Epidural Steroid Injection")  # the index's first page
+            page.get_by_role("button", name="Lint findings").click()
+            lint = page.locator("#cqa-lint-panel")
+            lint.get_by_text("findings:").wait_for()
+            assert " info" in lint.get_by_text("findings:").inner_text()  # the sample pages are listed
+            expect(lint).to_contain_text("severity")
         check_accessibility(page, f"content team gap report ({name})")
         screenshot(page, f"content-gap-report-{name}")
         rate = page.locator("#cqa-rate-panel")
