@@ -7,8 +7,15 @@ Public functions (the CLI, the API and the UI's content-team view call these)::
     gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuestion], *,
                source: str = "log", since: datetime | None = None, now: datetime | None = None,
                recheck: Literal["auto", "all", "none"] = "auto") -> GapReport
-    report_to_dict(report: GapReport) -> dict;  to_json(report) -> str;  to_csv(report) -> str
+    gap_report_from_log(engine, settings, log: QuestionLog, *, since: timedelta | None = None,
+                        now=None, recheck="auto") -> GapReport
+    report_to_dict(report: GapReport) -> dict;  to_json(report) -> str;  to_csv(report) -> str  (CSV_COLUMNS)
     parse_since(text: str) -> timedelta        # "30d", "12h", "2w"
+    cluster(vectors, distance, *, exact_max=4000, texts=None, lexical_weight=0.0, lexicon=None,
+            weights=None) -> np.ndarray        # the grouping step alone
+
+(The HTTP service wraps these as ``Service.gap_report(since, recheck)``; results are the frozen dataclasses
+``GapReport`` → ``GapGroup`` → ``ClosestPage`` / ``NowAnswered``.)
 
 How a report is made:
 
@@ -23,9 +30,9 @@ How a report is made:
    ``Settings.gap_cluster_distance`` (0.5) — no number of clusters to choose. The similarity of two questions
    is ``0.7 × cosine(embeddings) + 0.3 × cosine(TF-IDF of their stemmed content words)``
    (``Settings.gap_lexical_weight``), document frequencies counted over the gap questions and the index's
-   chunks (:func:`lexical_similarity`): MiniLM alone groups
-   "what is the outlook for <rare disease A>?" with "... <rare disease B>?" (the template dominates the
-   vector), while the word that names the topic is rare among the questions and so weighs most in TF-IDF;
+   chunks (:func:`lexical_similarity`): MiniLM alone groups "what is the outlook for <rare disease A>?"
+   with "... <rare disease B>?" (the template dominates the vector), while the word that names the topic is
+   rare among the questions and the pages and so weighs most in TF-IDF;
    the embedding still joins paraphrases that share no word ("when is the clinic open" / "opening hours").
    Why average linkage: a group must be questions that are *all* close to each other on average — single
    linkage / connected components chain "cost of epidural" → "cost of RFA" → "RFA temperature" into one
