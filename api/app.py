@@ -349,7 +349,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         from qa.gaps import parse_since, to_csv
 
         period = parse_since(since) if since else None
-        report = await service.run_engine(service.gap_report, period, recheck)
+        report = await service.run_report(service.gap_report, period, recheck)
         if fmt == "csv":
             return _csv(to_csv(report), "gaps")
         return gap_report_response(report)
@@ -394,7 +394,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         from qa.gaps import parse_since
 
         period = parse_since(since) if since else None
-        cmap = await anyio.to_thread.run_sync(service.coverage_map, period)
+        cmap = await service.run_report(service.coverage_map, period)
         if format == "csv":
             return _csv(to_csv(cmap), "coverage")
         return coverage_response(cmap)
@@ -412,7 +412,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         from qa.lint import to_csv
 
         try:
-            findings = await service.run_engine(service.lint, stale_months)
+            findings = await service.run_report(service.lint, stale_months)
         except ClinicQAError as err:
             raise StarletteHTTPException(503, f"The corpus could not be checked: {err}") from None
         if format == "csv":

@@ -167,6 +167,9 @@ class Service:
         self.recent_ids = RecentIds()
         self.abstentions = metrics.AbstentionTracker()
         self.engine_limiter = anyio.CapacityLimiter(ENGINE_THREADS)
+        # Content-team reports (gaps, coverage, lint) run one at a time in their own thread, not behind
+        # engine_limiter: a cold gap report can take tens of seconds and must not hold up patients' answers.
+        self.report_limiter = anyio.CapacityLimiter(1)
         self.reindex_lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self.on_swap: list[Callable[[], None]] = []  # called after each swap (the OpenAPI cache)
@@ -315,7 +318,11 @@ class Service:
                 f"No page is about procedure {procedure!r} in category {category!r}; "
                 "see GET /v1/documents for the pages and their procedure and category.")
 
-    # --- content team (sync: call them in a worker thread, e.g. ``run_engine``) -------------------
+    async def run_report(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a content-team report off the event loop, one at a time, beside the engine thread."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.report_limiter)
+
+    # --- content team (sync: call them in a worker thread, e.g. ``run_report``) -------------------
     def logged_questions(self, since: timedelta | None) -> tuple[list[GapQuestion], Any]:
         """The logged questions of the last ``since`` (all when None) and the start time used."""
         from datetime import UTC, datetime

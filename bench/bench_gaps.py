@@ -57,6 +57,7 @@ TEMPLATES = [
 SWAPS = [("treatments", "therapies"), ("outlook", "prognosis"), ("symptoms", "signs"), ("What is (are)", "What is"),
          ("How to prevent", "How can I avoid"), ("What causes", "What is the cause of"),
          ("Do you have information about", "I want to know about")]
+NEW_SPELLINGS = ["hello, {q}", "{q} please help", "sir, {q}", "can you tell me {q}"]
 RESPELL = ["pls {q}", "hi, {q}", "{q} thanks", "quick question: {q}", "{q}??", "doctor, {q}"]
 
 
@@ -259,12 +260,14 @@ def main() -> None:
     print(f"\nreport on the stream with the defaults (w {settings.gap_lexical_weight}, d "
           f"{settings.gap_cluster_distance}) in {time.perf_counter() - t0:.2f} s:")
     items = report_items(rep, label_of)
-    for name, only in (("all topics", None), ("report-half topics", halves["report"])):
-        q = grouping_quality(items, only)
-        print(f"  {name}: purity {q['purity']:.3f}  recall {q['recall']:.3f}  topics recovered "
-              f"{q['topics_recovered']}/{q['topics_in_gaps']}  BCubed P {q['bcubed_precision']:.3f} "
-              f"R {q['bcubed_recall']:.3f} F1 {q['bcubed_f1']:.3f}  groups {q['groups']} "
-              f"(distinct gap questions {q['distinct_gap_questions']})")
+    q = grouping_quality(items)
+    print(f"  all 80 topics: purity {q['purity']:.3f}  recall {q['recall']:.3f}  topics recovered "
+          f"{q['topics_recovered']}/{q['topics_in_gaps']}  BCubed P {q['bcubed_precision']:.3f} "
+          f"R {q['bcubed_recall']:.3f} F1 {q['bcubed_f1']:.3f}  groups {q['groups']} "
+          f"(distinct gap questions {q['distinct_gap_questions']})")
+    q = grouping_quality(items, halves["report"])
+    print(f"  report-half topics only: purity {q['purity']:.3f}  recall {q['recall']:.3f}  topics recovered "
+          f"{q['topics_recovered']}/{q['topics_in_gaps']}")
     kinds_of = Counter(str(g.kind) for g in rep.groups)
     print(f"default ({settings.gap_cluster_distance}): kinds {dict(kinds_of)}; top groups:")
     for g in rep.groups[:8]:
@@ -290,6 +293,14 @@ def main() -> None:
         print(f"  {label} vector cache: median {med:.2f} s over {a.runs} runs (all: "
               f"{', '.join(f'{t:.2f}' for t in times)}); parts of the median run {mid}; "
               f"{r10.gap_questions} gap questions, {len(r10.groups)} groups; {uptime()}")
+    # A day later: 500 new questions (new spellings) on top of the 10,000, caches warm from the runs above.
+    new = [{**r, "question": rng.choice(NEW_SPELLINGS).format(q=r["question"])} for r in resample(answered, 500, rng)]
+    more = write_log(a.work / "log-10k.sqlite3", big + new, engine.index_version, random.Random(7))
+    t0 = time.perf_counter()
+    r11 = gap_report_from_log(engine, settings, more, now=NOW)
+    print(f"  +500 new questions ({len({normalise(r['question']) for r in new})} new texts), warm caches: "
+          f"{time.perf_counter() - t0:.2f} s; parts {r11.timings_s}; {len(r11.groups)} groups; {uptime()}")
+    more.dispose()
     big_log.dispose()
     print("cpus:", os.cpu_count())
 

@@ -344,6 +344,10 @@ def _gaps_table(report: Any, limit: int) -> None:
 
     out.print(f"[bold]Coverage gaps[/] from {report.source}: {report.gap_questions} of {report.total_questions} "
               f"questions were not answered well, in {len(report.groups)} groups (index {report.index_version}).")
+    if not report.groups:
+        out.print("No gaps to show." + (" The question log is empty for this period." if not report.total_questions
+                                        else ""))
+        return
     table = Table(show_lines=False)
     for col in ("#", "asked", "group (most central question)", "kind", "closest page › section", "score",
                 "last seen", "now"):

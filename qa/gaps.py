@@ -7,8 +7,15 @@ Public functions (the CLI, the API and the UI's content-team view call these)::
     gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuestion], *,
                source: str = "log", since: datetime | None = None, now: datetime | None = None,
                recheck: Literal["auto", "all", "none"] = "auto") -> GapReport
-    report_to_dict(report: GapReport) -> dict;  to_json(report) -> str;  to_csv(report) -> str
+    gap_report_from_log(engine, settings, log: QuestionLog, *, since: timedelta | None = None,
+                        now=None, recheck="auto") -> GapReport
+    report_to_dict(report: GapReport) -> dict;  to_json(report) -> str;  to_csv(report) -> str  (CSV_COLUMNS)
     parse_since(text: str) -> timedelta        # "30d", "12h", "2w"
+    cluster(vectors, distance, *, exact_max=4000, texts=None, lexical_weight=0.0, lexicon=None,
+            weights=None) -> np.ndarray        # the grouping step alone
+
+(The HTTP service wraps these as ``Service.gap_report(since, recheck)``; results are the frozen dataclasses
+``GapReport`` → ``GapGroup`` → ``ClosestPage`` / ``NowAnswered``.)
 
 How a report is made:
 
@@ -23,18 +30,20 @@ How a report is made:
    ``Settings.gap_cluster_distance`` (0.5) — no number of clusters to choose. The similarity of two questions
    is ``0.7 × cosine(embeddings) + 0.3 × cosine(TF-IDF of their stemmed content words)``
    (``Settings.gap_lexical_weight``), document frequencies counted over the gap questions and the index's
-   chunks (:func:`lexical_similarity`): MiniLM alone groups
-   "what is the outlook for <rare disease A>?" with "... <rare disease B>?" (the template dominates the
-   vector), while the word that names the topic is rare among the questions and so weighs most in TF-IDF;
+   chunks (:func:`lexical_similarity`): MiniLM alone groups "what is the outlook for <rare disease A>?"
+   with "... <rare disease B>?" (the template dominates the vector), while the word that names the topic is
+   rare among the questions and the pages and so weighs most in TF-IDF;
    the embedding still joins paraphrases that share no word ("when is the clinic open" / "opening hours").
    Why average linkage: a group must be questions that are *all* close to each other on average — single
    linkage / connected components chain "cost of epidural" → "cost of RFA" → "RFA temperature" into one
    blob, and HDBSCAN marks most rarely asked questions as noise, while a content team needs every question
-   in some group (a group of one is a real gap too); k-means needs k. Average linkage needs the condensed
-   distance matrix (n²/2 floats): up to ``Settings.gap_exact_max`` distinct gap questions (6,000 → 144 MB)
-   it is exact; above that, merges are restricted to each question's 15 nearest neighbours by embedding (a
-   sparse connectivity graph, embeddings only), which keeps memory linear. Measured in BENCHMARKS.md
-   ("Coverage gaps").
+   in some group (a group of one is a real gap too); k-means needs k. Exact average linkage needs the
+   distance matrix (~6 bytes × n² at the peak): up to ``Settings.gap_exact_max`` distinct gap questions
+   (4,000 → ~100 MB, ~1 s) it is exact; above that the most asked 4,000 are clustered exactly and the rest
+   are clustered block by block, each block's groups merged into the existing ones by average linkage (see
+   :func:`cluster`; linear in n). sklearn's connectivity-constrained agglomerative clustering over a FAISS
+   kNN graph was tried for this and rejected: 33 s and 3.1 GB for 20,000 questions, and much coarser
+   groups than the exact method (BENCHMARKS.md, "Coverage gaps").
 4. **Naming.** A group is named by its most central question: the member with the largest
    count-weighted cosine similarity to the other members.
 5. **Closest page.** The central question is asked of the current index (with its cached vector): the
@@ -87,7 +96,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_CONTENT_GAPS = frozenset({str(Reason.EMERGENCY), str(Reason.NEEDS_CLINICIAN)})
-KNN_NEIGHBOURS = 15
 
 
 class GapKind(StrEnum):
@@ -448,47 +456,81 @@ def lexical_similarity(texts: Sequence[str], lexicon: Lexicon | None = None) -> 
     return np.asarray((m @ m.T).toarray(), dtype=np.float32)
 
 
-def cluster(vectors: np.ndarray, distance: float, *, exact_max: int = 6000, texts: Sequence[str] | None = None,
-            lexical_weight: float = 0.0, lexicon: Lexicon | None = None) -> np.ndarray:
-    """Group labels (0..k-1) for L2-normalised ``vectors``: average linkage on cosine distance, cut at
-    ``distance``. With ``texts`` and ``lexical_weight`` w > 0, the similarity is
-    ``(1 - w) × cosine(vectors) + w × lexical_similarity(texts)``. Above ``exact_max`` rows, merges follow a
-    k-nearest-neighbour graph of the vectors alone (see the module doc)."""
+def _average_linkage(x: np.ndarray, distance: float, extra_sim: np.ndarray | None = None,
+                     lexical_weight: float = 0.0) -> np.ndarray:
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    sim = np.asarray(x, dtype=np.float32) @ np.asarray(x, dtype=np.float32).T
+    if extra_sim is not None and lexical_weight > 0:
+        sim *= 1.0 - lexical_weight
+        sim += lexical_weight * extra_sim
+    np.subtract(1.0, sim, out=sim)
+    np.clip(sim, 0.0, 2.0, out=sim)
+    np.fill_diagonal(sim, 0.0)
+    condensed = squareform(sim, checks=False).astype(np.float64)  # the upper triangle
+    del sim
+    labels = fcluster(linkage(condensed, method="average"), t=distance, criterion="distance") - 1
+    return np.asarray(labels, dtype=np.int64)
+
+
+def cluster(vectors: np.ndarray, distance: float, *, exact_max: int = 4000, texts: Sequence[str] | None = None,
+            lexical_weight: float = 0.0, lexicon: Lexicon | None = None,
+            weights: np.ndarray | None = None) -> np.ndarray:
+    """Group labels (0..k-1) for L2-normalised ``vectors``: average linkage, cut at ``distance``.
+
+    With ``texts`` and ``lexical_weight`` w > 0 the similarity is
+    ``(1 - w) × cosine(vectors) + w × lexical_similarity(texts)``. Up to ``exact_max`` rows this is exact
+    (memory ~ 6 bytes × n² at the peak). Above, the ``exact_max`` most asked (``weights``) are clustered
+    exactly and the others follow in blocks of ``exact_max // 4``: each block is clustered on its own
+    (embeddings), and each of its groups joins the existing group it is closest to by average linkage when
+    that is within ``distance``, else becomes a new group — linear in n, bounded memory."""
     n = len(vectors)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if n == 1:
         return np.zeros(1, dtype=np.int64)
+    x = np.asarray(vectors, dtype=np.float32)
     if n <= exact_max:
-        from scipy.cluster.hierarchy import fcluster, linkage
-        from scipy.spatial.distance import squareform
-
-        x = np.asarray(vectors, dtype=np.float32)
-        sim = x @ x.T
-        if texts is not None and lexical_weight > 0:
-            sim = (1.0 - lexical_weight) * sim + lexical_weight * lexical_similarity(texts, lexicon)
-        dist = np.clip(1.0 - sim, 0.0, 2.0).astype(np.float64)
-        np.fill_diagonal(dist, 0.0)
-        dist = (dist + dist.T) / 2
-        tree = linkage(squareform(dist, checks=False), method="average")
-        labels = fcluster(tree, t=distance, criterion="distance") - 1
-        return np.asarray(labels, dtype=np.int64)
-    import faiss
-    from scipy.sparse import csr_matrix
-    from sklearn.cluster import AgglomerativeClustering
-
-    xf = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.IndexFlatIP(xf.shape[1])
-    index.add(xf)
-    k = min(KNN_NEIGHBOURS + 1, n)
-    _, nbrs = index.search(xf, k)
-    rows = np.repeat(np.arange(n), k)
-    cols = nbrs.reshape(-1)
-    ok = cols >= 0
-    graph = csr_matrix((np.ones(int(ok.sum())), (rows[ok], cols[ok])), shape=(n, n))
-    model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                    distance_threshold=distance, connectivity=graph)
-    return np.asarray(model.fit_predict(xf), dtype=np.int64)
+        lex = lexical_similarity(texts, lexicon) if texts is not None and lexical_weight > 0 else None
+        return _average_linkage(x, distance, lex, lexical_weight)
+    order = np.argsort(-(weights if weights is not None else np.ones(n)), kind="stable")
+    head = order[:exact_max]
+    head_texts = [texts[i] for i in head] if texts is not None else None
+    lex = lexical_similarity(head_texts, lexicon) if head_texts is not None and lexical_weight > 0 else None
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[head] = _average_linkage(x[head], distance, lex, lexical_weight)
+    k = int(labels[head].max()) + 1
+    sums = np.zeros((k, x.shape[1]), dtype=np.float32)
+    np.add.at(sums, labels[head], x[head])
+    counts = np.bincount(labels[head], minlength=k).astype(np.float32)
+    block = max(64, exact_max // 4)
+    for s in range(exact_max, n, block):
+        idx = order[s:s + block]
+        # Cluster the block on its own, then merge each of its groups into the existing group it is closest
+        # to by average linkage (mean cosine over all pairs), when that is within ``distance``.
+        sub = _average_linkage(x[idx], distance) if len(idx) > 1 else np.zeros(1, dtype=np.int64)
+        m = int(sub.max()) + 1
+        sub_sums = np.zeros((m, x.shape[1]), dtype=np.float32)
+        np.add.at(sub_sums, sub, x[idx])
+        sub_counts = np.bincount(sub, minlength=m).astype(np.float32)
+        sims = (sub_sums @ sums.T) / (sub_counts[:, None] * counts[None, :])
+        best = np.argmax(sims, axis=1)
+        target = np.empty(m, dtype=np.int64)
+        for j in range(m):
+            if sims[j, best[j]] >= 1.0 - distance:
+                target[j] = best[j]
+            else:
+                target[j] = k
+                k += 1
+        grow = k - len(sums)
+        if grow:
+            sums = np.vstack([sums, np.zeros((grow, x.shape[1]), dtype=np.float32)])
+            counts = np.concatenate([counts, np.zeros(grow, dtype=np.float32)])
+        np.add.at(sums, target, sub_sums)
+        np.add.at(counts, target, sub_counts)
+        labels[idx] = target[sub]
+    return labels
 
 
 # --- the report ----------------------------------------------------------------------------------------
@@ -557,7 +599,7 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
     t = time.perf_counter()
     labels = cluster(vectors, settings.gap_cluster_distance, exact_max=settings.gap_exact_max,
                      texts=[d.text for d in items], lexical_weight=settings.gap_lexical_weight,
-                     lexicon=engine.lexicon)
+                     lexicon=engine.lexicon, weights=np.asarray([d.count for d in items], dtype=np.float64))
     timings["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()

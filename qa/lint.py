@@ -35,6 +35,7 @@ warnings; ``--fail-on never`` always exits 0), so it can gate a content pipeline
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -359,6 +360,21 @@ def _contradictions(sents: list[_Sentence], vecs: np.ndarray, threshold: float) 
 
 # --- entry point ---------------------------------------------------------------------------------------
 
+_VECTORS: dict[str, np.ndarray] = {}  # a few recent corpora's sentence / section vectors (the API lints often)
+_VECTORS_MAX = 8
+
+
+def _encode(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    key = hashlib.sha256("\x1f".join([embedder.model_id, *texts]).encode()).hexdigest()
+    got = _VECTORS.get(key)
+    if got is None:
+        got = embedder.encode(list(texts))
+        if len(_VECTORS) >= _VECTORS_MAX:
+            _VECTORS.pop(next(iter(_VECTORS)))
+        _VECTORS[key] = got
+    return got
+
+
 
 def lint_corpus(settings: Settings, corpus: Path | None = None, *, today: date | None = None,
                 embedder: Embedder | None = None) -> list[LintFinding]:
@@ -379,9 +395,9 @@ def lint_corpus(settings: Settings, corpus: Path | None = None, *, today: date |
         emb = embedder or get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
                                        settings.chunk_max_seq_length)
         secs = _sections(pages)
-        findings += _duplicates(secs, emb.encode([s.text for s in secs]), settings.lint_duplicate_similarity)
+        findings += _duplicates(secs, _encode(emb, [s.text for s in secs]), settings.lint_duplicate_similarity)
         sents = _sentences(pages)
-        findings += _contradictions(sents, emb.encode([s.text for s in sents]),
+        findings += _contradictions(sents, _encode(emb, [s.text for s in sents]),
                                     settings.lint_contradiction_similarity)
     for page in pages:
         findings += _synthetic(page)

@@ -84,9 +84,9 @@ class Settings(BaseSettings):
     # Share of word overlap (TF-IDF over the gap questions) in the similarity used for grouping; the rest is
     # the embedding's cosine. 0 = embeddings only.
     gap_lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0)
-    # Above this many distinct gap questions the clustering uses a k-nearest-neighbour connectivity graph
-    # instead of the full distance matrix (memory grows with the square of this number).
-    gap_exact_max: int = Field(default=6000, ge=10)
+    # Up to this many distinct gap questions the clustering is exact (memory ~6 bytes × n² at the peak);
+    # above, the most asked are clustered exactly and the rest attached block by block (qa.gaps.cluster).
+    gap_exact_max: int = Field(default=4000, ge=10)
     # The closest page "exists" for a group when its best passage has at least this cosine similarity with
     # the group's central question (else the gap is `no_page`).
     gap_page_relevance: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -76,3 +76,31 @@ def test_csv_and_json_export(engine: Engine, clinic_settings: Settings) -> None:
     assert used and used[0][4] == "1" and used[0][10] == "False"
     data = json.loads(json.dumps(coverage_to_dict(cmap)))
     assert data["answered"] == 1 and len(data["unused_sections"]) == len(cmap.sections) - 1
+
+
+def test_coverage_command_reads_the_log(clinic_settings: Settings, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+    from qa.questionlog import LogEntry, QuestionLog
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    log = QuestionLog(url)
+    log.record([LogEntry(answer_id="x1", question="will my leg feel weak?", audience="patient", abstained=False,
+                         reason="answered", confidence=0.9, latency_ms=10, index_version="v",
+                         doc_id="iliopsoas-injection", section="What can I expect after the procedure?")])
+    log.dispose()
+    monkeypatch.setenv("CLINICQA_DATABASE_URL", url)
+    monkeypatch.setenv("CLINICQA_CORPUS_DIR", str(clinic_settings.corpus_dir))
+    runner = CliRunner()
+    res = runner.invoke(app, ["coverage", "--index", str(clinic_settings.index_dir), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    hit = [r for r in rows[1:] if r[0] == "iliopsoas-injection" and r[2] == "What can I expect after the procedure?"]
+    assert hit and hit[0][4] == "1"
+    table = runner.invoke(app, ["coverage", "--index", str(clinic_settings.index_dir)])
+    assert table.exit_code == 0 and "never used" in table.stdout
+    monkeypatch.setenv("CLINICQA_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    down = runner.invoke(app, ["coverage", "--index", str(clinic_settings.index_dir)])
+    assert down.exit_code == 2 and "question log" in down.output and "Traceback" not in down.output

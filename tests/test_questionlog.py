@@ -275,27 +275,32 @@ def test_answers_keeps_the_quoted_section_and_tallies_votes(log: QuestionLog) ->
     assert [r.answer_id for r in log.answers(since=now - timedelta(days=30))] == ["a0002", "a0003"]
 
 
-def test_old_log_database_without_section_columns_keeps_working(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    con = sqlite3.connect(path)
-    con.execute(  # the question_log table as clinicqa 0.1 created it
-        "CREATE TABLE question_log (id INTEGER PRIMARY KEY, answer_id VARCHAR(64) UNIQUE, created_at DATETIME, "
-        "question TEXT, audience VARCHAR(16), procedure VARCHAR(100), category VARCHAR(100), abstained BOOLEAN, "
-        "reason VARCHAR(32), confidence FLOAT, latency_ms FLOAT, index_version VARCHAR(64), cached BOOLEAN, "
-        "doc_id VARCHAR(200))")
-    con.execute("INSERT INTO question_log (answer_id, created_at, question, audience, abstained, reason, "
-                "confidence, latency_ms, index_version, cached, doc_id) VALUES ('old1', '2026-11-01 10:00:00', "
-                "'where can I park?', 'patient', 1, 'no_relevant_passage', 0.1, 10, 'v0', 0, NULL)")
-    con.commit()
-    con.close()
-    log = QuestionLog(f"sqlite:///{path}")
+def test_old_log_database_without_section_columns_keeps_working(db_url: str) -> None:
+    """A question_log table as clinicqa 0.1 created it (no section / chunk_id) gains the nullable columns at
+    ensure_schema; its rows read NULL there. SQLite and PostgreSQL."""
+    from sqlalchemy import inspect, text
+
+    engine = make_engine(db_url)
+    pk = "INTEGER PRIMARY KEY" if engine.dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    with engine.begin() as conn:
+        conn.execute(text(
+            f"CREATE TABLE question_log (id {pk}, answer_id VARCHAR(64) UNIQUE, created_at TIMESTAMP, "
+            "question TEXT, audience VARCHAR(16), procedure VARCHAR(100), category VARCHAR(100), abstained BOOLEAN, "
+            "reason VARCHAR(32), confidence FLOAT, latency_ms FLOAT, index_version VARCHAR(64), cached BOOLEAN, "
+            "doc_id VARCHAR(200))"))
+        conn.execute(text(
+            "INSERT INTO question_log (answer_id, created_at, question, audience, abstained, reason, confidence, "
+            "latency_ms, index_version, cached, doc_id) VALUES ('old1', '2026-11-01 10:00:00', 'where can I park?', "
+            "'patient', TRUE, 'no_relevant_passage', 0.1, 10, 'v0', FALSE, NULL)"))
+    engine.dispose()
+    log = QuestionLog(db_url)
     try:
         log.record([entry(7, doc_id="page-a", section="Parking")])
         rows = {r.answer_id: r for r in log.answers()}
         assert rows["old1"].question == "where can I park?" and rows["old1"].section is None
         assert rows["a0007"].section == "Parking"
         assert log.questions().total == 2
+        cols = {c["name"] for c in inspect(log.engine).get_columns("question_log")}
+        assert {"section", "chunk_id"} <= cols
     finally:
         log.dispose()
-    cols = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(question_log)")}
-    assert {"section", "chunk_id"} <= cols
