@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import hmac
 import io
 import json
 import logging
+import os
 import tempfile
 import time
 from collections import Counter
@@ -61,10 +63,14 @@ def gap_table(report: GapReport) -> pd.DataFrame:
 
 
 def write_csv(text: str, name: str) -> str:
-    """Write CSV text to a fresh temporary file (Gradio serves it for download) and return its path."""
-    folder = Path(tempfile.mkdtemp(prefix="clinicqa-csv-"))
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
+    """Write CSV text to a temporary file named after its content (Gradio serves it for download; the
+    same report is written once, however often it is refreshed) and return its path."""
+    folder = Path(tempfile.gettempdir()) / f"clinicqa-csv-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = name.removesuffix(".csv")
+    path = folder / f"{stem}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}.csv"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
     return str(path)
 
 

@@ -28,7 +28,8 @@ def build_staff_app(service: Service) -> gr.Blocks:
         return (f'<div class="cqa-header"><h1>{esc(name)} — staff</h1><p>Signed in as {esc(str(user))}. '
                 f'<a href="{LOGOUT_PATH}">Sign out</a></p></div>')
 
-    with gr.Blocks(title=f"{name} — staff", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's copies of downloaded CSVs are removed hourly once a day old.
+    with gr.Blocks(title=f"{name} — staff", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         header = gr.HTML(f'<div class="cqa-header"><h1>{esc(name)} — staff</h1></div>')
         with gr.Tab("Front desk", elem_id="cqa-tab-frontdesk"):
             build_front_desk(service, demo)
