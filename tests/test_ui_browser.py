@@ -267,6 +267,9 @@ def test_thumbs_on_an_answer_are_stored_as_feedback_for_that_answer(page: Any, s
 def test_patient_chat_shows_the_storage_notice_disclaimer_and_starter_questions(page: Any, server: Server) -> None:
     page.goto(server.url + "/ui/")
     expect(page.get_by_text("What we store:")).to_be_visible()
+    expect(page.get_by_text("your question, with personal details removed, for up to 90 days.")).to_be_visible()
+    page.get_by_text("More about this").click()
+    expect(page.get_by_text("then delete it. Please don't share personal details here.", exact=False)).to_be_visible()
     expect(page.get_by_text("General information from Atlas Pain Care, Coimbatore's pages")).to_be_visible()
     starter = page.get_by_role("button", name="What is Iliopsoas injection?")
     starter.click()
@@ -323,15 +326,16 @@ def test_patient_chat_is_usable_at_375_px_and_passes_axe(browser: Any, server: S
         page = context.new_page()
         page.goto(server.url + "/ui/")
         reply, _ = ask(page, "will my leg feel weak?")
-        ask(page, "What is the parking fee at Coimbatore airport for a car?")
-        ask(page, "I have severe chest pain right now")
         reply.get_by_text("Show the passage").click()
-        width = page.evaluate("() => document.documentElement.scrollWidth")
-        assert width <= viewport["width"] + 1, f"{name}: the page scrolls sideways ({width} px)"
         box = reply.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1
+        screenshot(page, f"patient-chat-{name}")  # an answer with its passage open
+        ask(page, "What is the parking fee at Coimbatore airport for a car?")
+        ask(page, "I have severe chest pain right now")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= viewport["width"] + 1, f"{name}: the page scrolls sideways ({width} px)"
         check_accessibility(page, f"patient chat ({name})")
-        screenshot(page, f"patient-chat-{name}")
+        screenshot(page, f"patient-escalation-{name}")  # an abstention, then an escalation
         context.close()
 
 

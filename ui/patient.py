@@ -37,8 +37,10 @@ def notice_html(service: Service) -> str:
         f"<h1>Ask {esc(s.clinic_name)}</h1>"
         f'<p class="cqa-disclaimer">General information from {esc(s.clinic_name)}\'s pages, not medical '
         "advice for you. Answers quote the clinic's pages word for word.</p>"
-        f'<p class="cqa-notice"><strong>What we store:</strong> {esc(s.privacy_notice_text())}</p>'
-        "</div>"
+        f'<div class="cqa-notice"><strong>What we store:</strong> your question, with personal details '
+        f"removed, for up to {s.retention_days} days."
+        f'<details class="cqa-more"><summary>More about this</summary><p>{esc(s.privacy_notice_text())}</p>'
+        "</details></div></div>"
     )
 
 

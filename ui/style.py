@@ -5,6 +5,9 @@ CSS = """
 .cqa-header h1 { font-size: 1.35rem; margin: 0 0 .25rem 0; }
 .cqa-header p { margin: .2rem 0; }
 .cqa-notice { font-size: .9rem; color: #374151; }
+.cqa-more { display: inline; margin-left: .3rem; }
+.cqa-more summary { display: inline; cursor: pointer; color: #1d4ed8; text-decoration: underline; }
+.cqa-more[open] p { margin: .3rem 0; }
 .cqa-disclaimer { font-size: .9rem; color: #374151; font-style: italic; }
 .cqa-quote { margin: 0 0 .5rem 0; padding-left: .75rem; border-left: 4px solid #2563eb; font-size: 1.05rem; }
 .cqa-source { margin: .25rem 0; }
