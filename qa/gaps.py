@@ -49,7 +49,9 @@ How a report is made:
 5. **Closest page.** The central question is asked of the current index (with its cached vector): the
    best candidate's page and section, and ``score`` = the engine's calibrated confidence that this quote
    answers it (the same number patients are shown). ``relevance`` is the cosine similarity of the question
-   and the best retrieved passage. Answers are cached per index build (:class:`AnswerCache`), so only new
+   and the best retrieved passage. A question logged under the serving index already carries these (the log
+   records the best candidate and the relevance also for abstentions), so it is not asked again (its
+   ``quote`` is then empty); other answers are cached per index build (:class:`AnswerCache`), so only new
    group names cost an ``Engine.ask`` (~50–100 ms each on the 1,448-page dev index).
 6. **Kind of gap.** ``answered_but_unhelpful``: most of the group's questions were answered and they got
    more unhelpful than helpful votes. ``page_exists_but_section_missing``: the best passage's relevance is
@@ -119,6 +121,9 @@ class GapQuestion:
     unhelpful: int = 0
     index_version: str = ""
     topic: str | None = None  # a known label (benchmarks and tests only; never shown)
+    best_doc_id: str | None = None  # the engine's best candidate when it was asked, also when abstaining
+    best_section: str | None = None
+    relevance: float | None = None  # cosine of the question and the best retrieved passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +191,8 @@ def questions_from_log(log_: QuestionLog, *, since: datetime | None = None) -> l
     return [
         GapQuestion(question=r.question, abstained=r.abstained, reason=r.reason, confidence=r.confidence,
                     created_at=r.created_at, doc_id=r.doc_id, section=r.section, helpful=r.helpful,
-                    unhelpful=r.unhelpful, index_version=r.index_version)
+                    unhelpful=r.unhelpful, index_version=r.index_version, best_doc_id=r.best_doc_id,
+                    best_section=r.best_section, relevance=r.relevance)
         for r in log_.answers(since=since)
     ]
 
@@ -234,6 +240,9 @@ def questions_from_jsonl(path: Path, engine: Engine, *,
             helpful=int(row.get("helpful") or 0), unhelpful=int(row.get("unhelpful") or 0),
             index_version=engine.index_version,
             topic=str(row["topic"]) if row.get("topic") is not None else None,
+            best_doc_id=answer.best.doc_id if answer.best is not None else None,
+            best_section=answer.best.passage.chunk.section if answer.best is not None else None,
+            relevance=float(answer.retrieved[0].dense) if answer.retrieved else None,
         ))
         if progress:
             progress(1)
@@ -385,7 +394,7 @@ class AnswerCache:
                 log.warning("answer cache %s unreadable (%s); starting a new one", self.path, e)
 
     def ask(self, text: str, vector: np.ndarray) -> Asked:
-        key = hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+        key = self._key(text)
         got = self._items.get(key)
         if got is None:
             a = self.engine.ask(text, q_vec=vector)
@@ -398,6 +407,23 @@ class AnswerCache:
             self._items[key] = got
             self._dirty = True
         return got
+
+    def remember(self, text: str, q: GapQuestion) -> None:
+        """Take the engine's answer from a row logged under this index (not written to disk)."""
+        key = self._key(text)
+        if key in self._items:
+            return
+        page = self.engine.data.pages[self.engine.doc_index[q.best_doc_id]] \
+            if q.best_doc_id in self.engine.doc_index else None
+        if q.best_doc_id is not None and page is None:
+            return  # a page that is not in this index: ask again
+        self._items[key] = Asked(
+            answered=not q.abstained and q.doc_id is not None, confidence=float(q.confidence),
+            doc_id=q.best_doc_id, title=page.title if page else None, section=q.best_section, quote="",
+            synthetic=page.synthetic if page else False, relevance=float(q.relevance or 0.0))
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
 
     def save(self) -> None:
         if self.path is None or not self._dirty:
@@ -548,6 +574,7 @@ class _Distinct:
     first: datetime | None = None
     last: datetime | None = None
     stale: bool = False  # logged under another index version than the engine's
+    logged: GapQuestion | None = None  # a row logged under the serving index with the engine's best candidate
     topics: dict[str, int] = field(default_factory=dict)
 
 
@@ -584,6 +611,8 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
             d.first = q.created_at if d.first is None else min(d.first, q.created_at)
             d.last = q.created_at if d.last is None else max(d.last, q.created_at)
         d.stale = d.stale or (bool(q.index_version) and q.index_version != version)
+        if q.index_version == version and q.relevance is not None and q.reason not in NOT_CONTENT_GAPS:
+            d.logged = q
         if q.topic is not None:
             d.topics[q.topic] = d.topics.get(q.topic, 0) + 1
     items = list(distinct.values())
@@ -607,6 +636,9 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
     for i, lab in enumerate(labels.tolist()):
         members.setdefault(lab, []).append(i)
     asked = AnswerCache(engine, settings.cache_dir or None)
+    for d in items:  # what the engine said when these were logged under this very index: no need to ask again
+        if d.logged is not None:
+            asked.remember(d.text, d.logged)
     groups: list[GapGroup] = []
     for idx in members.values():
         groups.append(_group(asked, settings, items, vectors, idx, now, recheck, version))

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,3 +279,29 @@ def test_rerun_after_reindex_shows_the_gap_question_now_answered(clinic_settings
     assert all(g.now_answered is None for g in gap_report(new, settings, rows, now=NOW, recheck="none").groups)
     same = [gap(q, version=new.index_version) for q in GROUPS["cost"]]
     assert gap_report(new, settings, same, now=NOW, recheck="all").groups[0].now_answered is not None
+
+
+def test_questions_logged_under_the_serving_index_are_not_asked_again(engine: Engine, settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log records the engine's best candidate and relevance also for abstentions: a report over rows
+    logged under the serving index takes the closest page from them instead of calling Engine.ask."""
+    rows = []
+    for q in GROUPS["parking"]:
+        a = engine.ask(q)
+        assert a.best is not None and a.retrieved
+        rows.append(gap(q, version=engine.index_version, confidence=a.confidence, reason=str(a.reason),
+                        best_doc_id=a.best.doc_id, best_section=a.best.passage.chunk.section,
+                        relevance=float(a.retrieved[0].dense)))
+    fresh = gap_report(engine, settings, [replace(r, relevance=None) for r in rows], now=NOW)
+
+    def no_ask(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Engine.ask should not be called")
+
+    monkeypatch.setattr(engine, "ask", no_ask)
+    settings = settings.model_copy(update={"cache_dir": ""})
+    report = gap_report(engine, settings, rows, now=NOW)
+    got, want = report.groups[0].closest, fresh.groups[0].closest
+    assert got is not None and want is not None
+    assert (got.doc_id, got.section, got.score, got.relevance) == (want.doc_id, want.section, want.score,
+                                                                   want.relevance)
+    assert report.groups[0].kind == fresh.groups[0].kind
