@@ -133,7 +133,7 @@ class ClosestPage:
     section: str
     score: float  # the engine's calibrated confidence that its best quote answers the central question
     relevance: float  # cosine similarity of the central question and the best retrieved passage
-    quote: str = ""
+    quote: str = ""  # the best candidate quote ("" when taken from the question log)
     synthetic: bool = False
 
 
