@@ -295,7 +295,9 @@ def normalise(text: str) -> str:
 class VectorCache:
     """Question vectors on disk, keyed by sha256(model id, text). Holds no question text.
 
-    The file keeps the ``max_vectors`` most recently used vectors; an empty ``folder`` disables it."""
+    Privacy: the file keeps only the vectors of the questions the latest report looked at (at most
+    ``max_vectors``), so nothing derived from a question outlives its deletion from the log by more than one
+    report. An empty ``folder`` disables the cache."""
 
     def __init__(self, folder: str | Path | None, model_id: str, max_vectors: int = 100_000) -> None:
         self.model_id = model_id
@@ -304,6 +306,7 @@ class VectorCache:
         self._keys: dict[str, int] = {}
         self._vecs = np.zeros((0, 0), dtype=np.float32)
         self._dirty = False
+        self._used: set[str] = set()
         if self.path is not None and self.path.is_file():
             try:
                 with np.load(self.path) as data:
@@ -329,7 +332,7 @@ class VectorCache:
         if new is not None:
             out[missing] = new
             self._add([keys[i] for i in missing], new)
-        self._used = keys
+        self._used.update(keys)
         return out
 
     def _add(self, keys: list[str], vecs: np.ndarray) -> None:
@@ -340,12 +343,9 @@ class VectorCache:
         self._dirty = True
 
     def save(self) -> None:
-        if self.path is None or not self._dirty:
+        if self.path is None or not (self._dirty or len(self._used) < len(self._keys)):
             return
-        keys = list(self._keys)
-        if len(keys) > self.max_vectors:  # keep the ones used last, then the newest
-            used = set(getattr(self, "_used", []))
-            keys = [k for k in keys if k in used][-self.max_vectors:] or keys[-self.max_vectors:]
+        keys = [k for k in self._keys if k in self._used][-self.max_vectors:]
         rows = np.asarray([self._keys[k] for k in keys], dtype=np.int64)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -386,6 +386,7 @@ class AnswerCache:
         self.path = Path(folder) / f"closest-{_short(version)}.json" if folder else None
         self._items: dict[str, Asked] = {}
         self._dirty = False
+        self._used: set[str] = set()
         if self.path is not None and self.path.is_file():
             try:
                 raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -395,6 +396,7 @@ class AnswerCache:
 
     def ask(self, text: str, vector: np.ndarray) -> Asked:
         key = self._key(text)
+        self._used.add(key)
         got = self._items.get(key)
         if got is None:
             a = self.engine.ask(text, q_vec=vector)
@@ -426,7 +428,7 @@ class AnswerCache:
         return hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
 
     def save(self) -> None:
-        if self.path is None or not self._dirty:
+        if self.path is None or not (self._dirty or self._used < set(self._items)):
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -434,8 +436,9 @@ class AnswerCache:
                 if old != self.path:
                     old.unlink(missing_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"index_version": self.engine.index_version,
-                                       "answers": {k: asdict(v) for k, v in self._items.items()}}), encoding="utf-8")
+            kept = {k: asdict(v) for k, v in self._items.items() if k in self._used}  # only this report's
+            tmp.write_text(json.dumps({"index_version": self.engine.index_version, "answers": kept}),
+                           encoding="utf-8")
             tmp.replace(self.path)
             self._dirty = False
         except OSError as e:

@@ -172,10 +172,18 @@ def test_question_vectors_are_cached_on_disk(engine: Engine, tmp_path: Path) -> 
     cache = VectorCache(tmp_path, "model-x")
     first = cache.encode(Counting(), ["a question", "another question"])  # type: ignore[arg-type]
     cache.save()
-    again = VectorCache(tmp_path, "model-x").encode(Counting(), ["another question", "a question", "new one"])  # type: ignore[arg-type]
+    second = VectorCache(tmp_path, "model-x")
+    again = second.encode(Counting(), ["another question", "a question", "new one"])  # type: ignore[arg-type]
+    second.save()
     assert calls == [2, 1]
     assert np.allclose(again[0], first[1]) and np.allclose(again[1], first[0])
     assert not any("question" in p.name for p in tmp_path.iterdir() if p.suffix != ".npz")
+    # Only what the latest report used is kept: vectors of questions gone from the log are dropped.
+    third = VectorCache(tmp_path, "model-x")
+    third.encode(Counting(), ["new one"])  # type: ignore[arg-type]
+    third.save()
+    with np.load(next(tmp_path.glob("question-vectors-*.npz"))) as data:
+        assert len(data["keys"]) == 1 and data["keys"][0] == third.key("new one")
 
 
 def test_since_periods() -> None:
