@@ -338,7 +338,8 @@ class ClosestPageOut(_Response):
     score: float = Field(description="The engine's calibrated confidence that its best quote from this page "
                                      "answers the group's central question.")
     relevance: float = Field(description="Cosine similarity of the central question and the best passage.")
-    quote: str
+    quote: str = Field(description="The best candidate quote; empty when the closest page was taken from the "
+                                   "question log (the question was logged under the serving index).")
     synthetic: bool
 
 

@@ -299,6 +299,9 @@ class Service:
             cached=cached, doc_id=quoted.doc_id if quoted else None,
             section=quoted.passage.chunk.section if quoted else None,
             chunk_id=quoted.passage.chunk.chunk_id if quoted else None,
+            best_doc_id=answer.best.doc_id if answer.best is not None else None,
+            best_section=answer.best.passage.chunk.section if answer.best is not None else None,
+            relevance=float(answer.retrieved[0].dense) if answer.retrieved else None,
         ))
         return answer, cached, version
 

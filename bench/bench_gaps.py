@@ -104,7 +104,10 @@ def answer_stream(engine: Engine, rows: list[dict]) -> list[dict]:
         a = engine.ask(row["question"], q_vec=vec)
         best = a.best if not a.abstained else None
         out.append({**row, "abstained": a.abstained, "reason": str(a.reason), "confidence": a.confidence,
-                    "doc_id": best.doc_id if best else None, "section": best.passage.chunk.section if best else None})
+                    "doc_id": best.doc_id if best else None, "section": best.passage.chunk.section if best else None,
+                    "best_doc_id": a.best.doc_id if a.best else None,
+                    "best_section": a.best.passage.chunk.section if a.best else None,
+                    "relevance": float(a.retrieved[0].dense) if a.retrieved else None})
         if (i + 1) % 200 == 0:
             logging.info("answered %d/%d (%.0f s)", i + 1, len(rows), time.perf_counter() - t0)
     return out
@@ -122,6 +125,7 @@ def write_log(path: Path, rows: list[dict], version: str, rng: random.Random) ->
             answer_id=aid, question=r["question"], audience="patient", abstained=r["abstained"], reason=r["reason"],
             confidence=r["confidence"], latency_ms=20.0, index_version=version, doc_id=r["doc_id"],
             section=r["section"], created_at=NOW - timedelta(days=rng.uniform(0, 60)),
+            best_doc_id=r.get("best_doc_id"), best_section=r.get("best_section"), relevance=r.get("relevance"),
         ))
         if not r["abstained"] and rng.random() < 0.1:
             votes.append((aid, rng.random() < 0.7))
@@ -218,8 +222,9 @@ def main() -> None:
 
     answered_path = a.work / "answered.jsonl"
     stream = build_stream(a.dev, a.clinic, rng)
-    if answered_path.exists() and len(read_jsonl(answered_path)) == len(stream):
-        answered = read_jsonl(answered_path)
+    cached = read_jsonl(answered_path) if answered_path.exists() else []
+    if len(cached) == len(stream) and all("relevance" in r for r in cached):
+        answered = cached
     else:
         answered = answer_stream(engine, stream)
         with open(answered_path, "w", encoding="utf-8") as f:

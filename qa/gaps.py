@@ -49,7 +49,9 @@ How a report is made:
 5. **Closest page.** The central question is asked of the current index (with its cached vector): the
    best candidate's page and section, and ``score`` = the engine's calibrated confidence that this quote
    answers it (the same number patients are shown). ``relevance`` is the cosine similarity of the question
-   and the best retrieved passage. Answers are cached per index build (:class:`AnswerCache`), so only new
+   and the best retrieved passage. A question logged under the serving index already carries these (the log
+   records the best candidate and the relevance also for abstentions), so it is not asked again (its
+   ``quote`` is then empty); other answers are cached per index build (:class:`AnswerCache`), so only new
    group names cost an ``Engine.ask`` (~50–100 ms each on the 1,448-page dev index).
 6. **Kind of gap.** ``answered_but_unhelpful``: most of the group's questions were answered and they got
    more unhelpful than helpful votes. ``page_exists_but_section_missing``: the best passage's relevance is
@@ -119,6 +121,9 @@ class GapQuestion:
     unhelpful: int = 0
     index_version: str = ""
     topic: str | None = None  # a known label (benchmarks and tests only; never shown)
+    best_doc_id: str | None = None  # the engine's best candidate when it was asked, also when abstaining
+    best_section: str | None = None
+    relevance: float | None = None  # cosine of the question and the best retrieved passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,7 @@ class ClosestPage:
     section: str
     score: float  # the engine's calibrated confidence that its best quote answers the central question
     relevance: float  # cosine similarity of the central question and the best retrieved passage
-    quote: str = ""
+    quote: str = ""  # the best candidate quote ("" when taken from the question log)
     synthetic: bool = False
 
 
@@ -186,7 +191,8 @@ def questions_from_log(log_: QuestionLog, *, since: datetime | None = None) -> l
     return [
         GapQuestion(question=r.question, abstained=r.abstained, reason=r.reason, confidence=r.confidence,
                     created_at=r.created_at, doc_id=r.doc_id, section=r.section, helpful=r.helpful,
-                    unhelpful=r.unhelpful, index_version=r.index_version)
+                    unhelpful=r.unhelpful, index_version=r.index_version, best_doc_id=r.best_doc_id,
+                    best_section=r.best_section, relevance=r.relevance)
         for r in log_.answers(since=since)
     ]
 
@@ -234,6 +240,9 @@ def questions_from_jsonl(path: Path, engine: Engine, *,
             helpful=int(row.get("helpful") or 0), unhelpful=int(row.get("unhelpful") or 0),
             index_version=engine.index_version,
             topic=str(row["topic"]) if row.get("topic") is not None else None,
+            best_doc_id=answer.best.doc_id if answer.best is not None else None,
+            best_section=answer.best.passage.chunk.section if answer.best is not None else None,
+            relevance=float(answer.retrieved[0].dense) if answer.retrieved else None,
         ))
         if progress:
             progress(1)
@@ -286,7 +295,9 @@ def normalise(text: str) -> str:
 class VectorCache:
     """Question vectors on disk, keyed by sha256(model id, text). Holds no question text.
 
-    The file keeps the ``max_vectors`` most recently used vectors; an empty ``folder`` disables it."""
+    Privacy: the file keeps only the vectors of the questions the latest report looked at (at most
+    ``max_vectors``), so nothing derived from a question outlives its deletion from the log by more than one
+    report. An empty ``folder`` disables the cache."""
 
     def __init__(self, folder: str | Path | None, model_id: str, max_vectors: int = 100_000) -> None:
         self.model_id = model_id
@@ -295,6 +306,7 @@ class VectorCache:
         self._keys: dict[str, int] = {}
         self._vecs = np.zeros((0, 0), dtype=np.float32)
         self._dirty = False
+        self._used: set[str] = set()
         if self.path is not None and self.path.is_file():
             try:
                 with np.load(self.path) as data:
@@ -320,7 +332,7 @@ class VectorCache:
         if new is not None:
             out[missing] = new
             self._add([keys[i] for i in missing], new)
-        self._used = keys
+        self._used.update(keys)
         return out
 
     def _add(self, keys: list[str], vecs: np.ndarray) -> None:
@@ -331,12 +343,9 @@ class VectorCache:
         self._dirty = True
 
     def save(self) -> None:
-        if self.path is None or not self._dirty:
+        if self.path is None or not (self._dirty or len(self._used) < len(self._keys)):
             return
-        keys = list(self._keys)
-        if len(keys) > self.max_vectors:  # keep the ones used last, then the newest
-            used = set(getattr(self, "_used", []))
-            keys = [k for k in keys if k in used][-self.max_vectors:] or keys[-self.max_vectors:]
+        keys = [k for k in self._keys if k in self._used][-self.max_vectors:]
         rows = np.asarray([self._keys[k] for k in keys], dtype=np.int64)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,6 +386,7 @@ class AnswerCache:
         self.path = Path(folder) / f"closest-{_short(version)}.json" if folder else None
         self._items: dict[str, Asked] = {}
         self._dirty = False
+        self._used: set[str] = set()
         if self.path is not None and self.path.is_file():
             try:
                 raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -385,7 +395,8 @@ class AnswerCache:
                 log.warning("answer cache %s unreadable (%s); starting a new one", self.path, e)
 
     def ask(self, text: str, vector: np.ndarray) -> Asked:
-        key = hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+        key = self._key(text)
+        self._used.add(key)
         got = self._items.get(key)
         if got is None:
             a = self.engine.ask(text, q_vec=vector)
@@ -399,8 +410,25 @@ class AnswerCache:
             self._dirty = True
         return got
 
+    def remember(self, text: str, q: GapQuestion) -> None:
+        """Take the engine's answer from a row logged under this index (not written to disk)."""
+        key = self._key(text)
+        if key in self._items:
+            return
+        page = self.engine.data.pages[self.engine.doc_index[q.best_doc_id]] \
+            if q.best_doc_id in self.engine.doc_index else None
+        if q.best_doc_id is not None and page is None:
+            return  # a page that is not in this index: ask again
+        self._items[key] = Asked(
+            answered=not q.abstained and q.doc_id is not None, confidence=float(q.confidence),
+            doc_id=q.best_doc_id, title=page.title if page else None, section=q.best_section, quote="",
+            synthetic=page.synthetic if page else False, relevance=float(q.relevance or 0.0))
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+
     def save(self) -> None:
-        if self.path is None or not self._dirty:
+        if self.path is None or not (self._dirty or self._used < set(self._items)):
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,8 +436,9 @@ class AnswerCache:
                 if old != self.path:
                     old.unlink(missing_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"index_version": self.engine.index_version,
-                                       "answers": {k: asdict(v) for k, v in self._items.items()}}), encoding="utf-8")
+            kept = {k: asdict(v) for k, v in self._items.items() if k in self._used}  # only this report's
+            tmp.write_text(json.dumps({"index_version": self.engine.index_version, "answers": kept}),
+                           encoding="utf-8")
             tmp.replace(self.path)
             self._dirty = False
         except OSError as e:
@@ -548,6 +577,7 @@ class _Distinct:
     first: datetime | None = None
     last: datetime | None = None
     stale: bool = False  # logged under another index version than the engine's
+    logged: GapQuestion | None = None  # a row logged under the serving index with the engine's best candidate
     topics: dict[str, int] = field(default_factory=dict)
 
 
@@ -584,6 +614,8 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
             d.first = q.created_at if d.first is None else min(d.first, q.created_at)
             d.last = q.created_at if d.last is None else max(d.last, q.created_at)
         d.stale = d.stale or (bool(q.index_version) and q.index_version != version)
+        if q.index_version == version and q.relevance is not None and q.reason not in NOT_CONTENT_GAPS:
+            d.logged = q
         if q.topic is not None:
             d.topics[q.topic] = d.topics.get(q.topic, 0) + 1
     items = list(distinct.values())
@@ -607,6 +639,9 @@ def gap_report(engine: Engine, settings: Settings, questions: Sequence[GapQuesti
     for i, lab in enumerate(labels.tolist()):
         members.setdefault(lab, []).append(i)
     asked = AnswerCache(engine, settings.cache_dir or None)
+    for d in items:  # what the engine said when these were logged under this very index: no need to ask again
+        if d.logged is not None:
+            asked.remember(d.text, d.logged)
     groups: list[GapGroup] = []
     for idx in members.values():
         groups.append(_group(asked, settings, items, vectors, idx, now, recheck, version))

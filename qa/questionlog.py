@@ -119,6 +119,11 @@ class QuestionRecord(Base):
     # added to older databases by ``ensure_schema`` (rows logged before have NULL here).
     section: Mapped[str | None] = mapped_column(String(SECTION_MAX))
     chunk_id: Mapped[str | None] = mapped_column(String(64))
+    # The engine's best candidate also when it abstained, and the cosine of question and best passage: the
+    # gap report explains a question logged under the serving index from these, without asking again.
+    best_doc_id: Mapped[str | None] = mapped_column(String(200))
+    best_section: Mapped[str | None] = mapped_column(String(SECTION_MAX))
+    relevance: Mapped[float | None] = mapped_column(Float)
 
 
 class FeedbackRecord(Base):
@@ -151,6 +156,9 @@ class LogEntry:
     created_at: datetime = field(default_factory=utcnow)
     section: str | None = None  # heading of the section the answer quotes, if any
     chunk_id: str | None = None
+    best_doc_id: str | None = None  # the best candidate's page and section, also when abstaining
+    best_section: str | None = None
+    relevance: float | None = None  # cosine similarity of the question and the best retrieved passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +177,9 @@ class LoggedAnswer:
     audience: str = "patient"
     helpful: int = 0  # feedback votes on this answer
     unhelpful: int = 0
+    best_doc_id: str | None = None
+    best_section: str | None = None
+    relevance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +385,8 @@ class QuestionLog:
         with Session(self.engine) as session:
             rows = session.execute(
                 select(q.answer_id, q.created_at, q.question, q.abstained, q.reason, q.confidence, q.doc_id,
-                       q.section, q.index_version, q.audience).where(*where).order_by(q.created_at, q.id)
+                       q.section, q.index_version, q.audience, q.best_doc_id, q.best_section, q.relevance)
+                .where(*where).order_by(q.created_at, q.id)
             ).all()
             votes: dict[str, list[int]] = {}
             fb_where = [] if since is None else [FeedbackRecord.created_at >= since]
@@ -390,6 +402,7 @@ class QuestionLog:
                 answer_id=r.answer_id, created_at=r.created_at, question=r.question, abstained=r.abstained,
                 reason=r.reason, confidence=r.confidence, doc_id=r.doc_id, section=r.section,
                 index_version=r.index_version, audience=r.audience, helpful=good, unhelpful=bad,
+                best_doc_id=r.best_doc_id, best_section=r.best_section, relevance=r.relevance,
             ))
         return out
 
@@ -410,6 +423,9 @@ class QuestionLog:
             "doc_id": entry.doc_id[:200] if entry.doc_id else None,
             "section": entry.section[:SECTION_MAX] if entry.section else None,
             "chunk_id": entry.chunk_id[:64] if entry.chunk_id else None,
+            "best_doc_id": entry.best_doc_id[:200] if entry.best_doc_id else None,
+            "best_section": entry.best_section[:SECTION_MAX] if entry.best_section is not None else None,
+            "relevance": float(entry.relevance) if entry.relevance is not None else None,
         }
 
     def record(self, entries: Sequence[LogEntry]) -> int:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -171,10 +172,18 @@ def test_question_vectors_are_cached_on_disk(engine: Engine, tmp_path: Path) -> 
     cache = VectorCache(tmp_path, "model-x")
     first = cache.encode(Counting(), ["a question", "another question"])  # type: ignore[arg-type]
     cache.save()
-    again = VectorCache(tmp_path, "model-x").encode(Counting(), ["another question", "a question", "new one"])  # type: ignore[arg-type]
+    second = VectorCache(tmp_path, "model-x")
+    again = second.encode(Counting(), ["another question", "a question", "new one"])  # type: ignore[arg-type]
+    second.save()
     assert calls == [2, 1]
     assert np.allclose(again[0], first[1]) and np.allclose(again[1], first[0])
     assert not any("question" in p.name for p in tmp_path.iterdir() if p.suffix != ".npz")
+    # Only what the latest report used is kept: vectors of questions gone from the log are dropped.
+    third = VectorCache(tmp_path, "model-x")
+    third.encode(Counting(), ["new one"])  # type: ignore[arg-type]
+    third.save()
+    with np.load(next(tmp_path.glob("question-vectors-*.npz"))) as data:
+        assert len(data["keys"]) == 1 and data["keys"][0] == third.key("new one")
 
 
 def test_since_periods() -> None:
@@ -278,3 +287,29 @@ def test_rerun_after_reindex_shows_the_gap_question_now_answered(clinic_settings
     assert all(g.now_answered is None for g in gap_report(new, settings, rows, now=NOW, recheck="none").groups)
     same = [gap(q, version=new.index_version) for q in GROUPS["cost"]]
     assert gap_report(new, settings, same, now=NOW, recheck="all").groups[0].now_answered is not None
+
+
+def test_questions_logged_under_the_serving_index_are_not_asked_again(engine: Engine, settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log records the engine's best candidate and relevance also for abstentions: a report over rows
+    logged under the serving index takes the closest page from them instead of calling Engine.ask."""
+    rows = []
+    for q in GROUPS["parking"]:
+        a = engine.ask(q)
+        assert a.best is not None and a.retrieved
+        rows.append(gap(q, version=engine.index_version, confidence=a.confidence, reason=str(a.reason),
+                        best_doc_id=a.best.doc_id, best_section=a.best.passage.chunk.section,
+                        relevance=float(a.retrieved[0].dense)))
+    fresh = gap_report(engine, settings, [replace(r, relevance=None) for r in rows], now=NOW)
+
+    def no_ask(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Engine.ask should not be called")
+
+    monkeypatch.setattr(engine, "ask", no_ask)
+    settings = settings.model_copy(update={"cache_dir": ""})
+    report = gap_report(engine, settings, rows, now=NOW)
+    got, want = report.groups[0].closest, fresh.groups[0].closest
+    assert got is not None and want is not None
+    assert (got.doc_id, got.section, got.score, got.relevance) == (want.doc_id, want.section, want.score,
+                                                                   want.relevance)
+    assert report.groups[0].kind == fresh.groups[0].kind
