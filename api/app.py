@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -24,13 +24,17 @@ from api import metrics
 from api.middleware import BodyLimitMiddleware, CatchAllMiddleware, ObservabilityMiddleware
 from api.schemas import (
     NON_BLANK,
+    SINCE_PATTERN,
     AskRequest,
     AskResponse,
+    CoverageResponse,
     DocumentsResponse,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
+    GapReportResponse,
     HealthResponse,
+    LintResponse,
     LogStatus,
     NoticeResponse,
     QuestionsPageResponse,
@@ -38,10 +42,20 @@ from api.schemas import (
     ReindexResponse,
     SearchResponse,
 )
-from api.service import NoMatchingPagesError, NotReadyError, ReindexBusyError, Service, public_manifest
+from api.service import (
+    LogUnavailableError,
+    NoMatchingPagesError,
+    NotReadyError,
+    ReindexBusyError,
+    Service,
+    public_manifest,
+)
 from api.views import (
     ask_response,
+    coverage_response,
     documents_response,
+    gap_report_response,
+    lint_response,
     questions_response,
     search_response,
 )
@@ -79,6 +93,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "The index is not loaded yet, or the database is unavailable.",
     }
     return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in codes}
+
+
+def since_query() -> Any:
+    """A fresh Query per parameter (module level: the annotations are resolved in this module's globals)."""
+    return Query(pattern=SINCE_PATTERN, description="Only questions of the last period: 30d (days), "
+                                                    "12h (hours), 2w (weeks). Default: the whole log.",
+                 examples=["30d"])
+
+
+def format_query() -> Any:
+    return Query(description="json, or csv for a spreadsheet.")
 
 
 def _client_key(request: Request) -> str:
@@ -186,6 +211,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(NotReadyError)
     async def on_not_ready(_: Request, exc: NotReadyError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(LogUnavailableError)
+    async def on_log_down(_: Request, exc: LogUnavailableError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(NoMatchingPagesError)
     async def on_no_pages(_: Request, exc: NoMatchingPagesError) -> JSONResponse:
@@ -316,6 +345,88 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             raise StarletteHTTPException(503, "The question log database is unavailable; try again later.",
                                          headers={"Retry-After": "30"}) from None
         return questions_response(result)
+
+    # --- admin: content team ----------------------------------------------------------------------
+    csv_ok: dict[int | str, dict[str, Any]] = {200: {"description": "The report (JSON, or CSV with format=csv).",
+                    "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+    def _csv(text: str, name: str) -> Response:
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+    async def _gaps(since: str | None, fmt: str, recheck: str) -> Response | GapReportResponse:
+        from qa.gaps import parse_since, to_csv
+
+        period = parse_since(since) if since else None
+        report = await service.run_report(service.gap_report, period, recheck)
+        if fmt == "csv":
+            return _csv(to_csv(report), "gaps")
+        return gap_report_response(report)
+
+    @app.get("/v1/admin/gaps", response_model=GapReportResponse, tags=["admin"],
+             summary="Coverage gaps: what patients ask that the pages don't answer",
+             responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+    async def gaps(
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
+        recheck: Annotated[Literal["auto", "all", "none"], Query(
+            description="Re-ask gap questions against the serving index: auto = groups logged under an "
+                        "older index (after a reindex), all, or none.")] = "auto",
+    ) -> Response | GapReportResponse:
+        """Abstained, low-confidence and unhelpful questions grouped by paraphrase, ranked by how many
+        asked, how recently and how far the closest page is; each with examples, first/last seen, the
+        closest page and section with its score, and the kind of gap. After a reindex, `now_answered`
+        says which groups the new pages answer."""
+        return await _gaps(since, format, recheck)
+
+    @app.post("/v1/admin/gaps/recheck", response_model=GapReportResponse, tags=["admin"],
+              summary="Re-ask every gap group against the serving index",
+              responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+    async def gaps_recheck(
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
+    ) -> Response | GapReportResponse:
+        """The gap report with every group's questions asked again (after adding a page and reindexing):
+        `now_answered` shows which are answered now, by which page and section, at what confidence."""
+        return await _gaps(since, format, "all")
+
+    @app.get("/v1/admin/coverage", response_model=CoverageResponse, tags=["admin"],
+             summary="Coverage map: answers per page and section, confidence and feedback",
+             responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+    async def coverage(
+        since: Annotated[str | None, since_query()] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
+    ) -> Response | CoverageResponse:
+        """For each page and section of the serving index: how many questions it answered, their confidence
+        and feedback; the sections never used and the pages with many unhelpful votes."""
+        from qa.coverage import to_csv
+        from qa.gaps import parse_since
+
+        period = parse_since(since) if since else None
+        cmap = await service.run_report(service.coverage_map, period)
+        if format == "csv":
+            return _csv(to_csv(cmap), "coverage")
+        return coverage_response(cmap)
+
+    @app.get("/v1/admin/lint", response_model=LintResponse, tags=["admin"],
+             summary="Content health of the corpus", responses={**csv_ok, **_errors(401, 403, 422, 503)},
+             dependencies=[Depends(require_admin)])
+    async def lint(
+        stale_months: Annotated[int | None, Query(ge=1, le=600, description="Pages reviewed longer ago are "
+                                                  "stale (default CLINICQA_LINT_STALE_MONTHS, 12).")] = None,
+        format: Annotated[Literal["json", "csv"], format_query()] = "json",
+    ) -> Response | LintResponse:
+        """Missing front matter fields, stale pages, duplicate or near-duplicate sections, possible
+        contradictions between pages (numbers or negations that differ), and sample pages."""
+        from qa.lint import to_csv
+
+        try:
+            findings = await service.run_report(service.lint, stale_months)
+        except ClinicQAError as err:
+            raise StarletteHTTPException(503, f"The corpus could not be checked: {err}") from None
+        if format == "csv":
+            return _csv(to_csv(findings), "lint")
+        return lint_response(findings)
 
     # --- ops -------------------------------------------------------------------------------------
     @app.get("/healthz", response_model=HealthResponse, tags=["ops"], summary="The process is alive")

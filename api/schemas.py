@@ -324,3 +324,127 @@ class QuestionsPageResponse(_Response):
     page: int
     page_size: int
     items: list[LoggedQuestion]
+
+
+# --- content team: gaps, coverage, lint ------------------------------------------------------------------
+
+SINCE_PATTERN = r"^[1-9][0-9]{0,3}[hdw]?$"
+
+
+class ClosestPageOut(_Response):
+    doc_id: str
+    title: str
+    section: str
+    score: float = Field(description="The engine's calibrated confidence that its best quote from this page "
+                                     "answers the group's central question.")
+    relevance: float = Field(description="Cosine similarity of the central question and the best passage.")
+    quote: str = Field(description="The best candidate quote; empty when the closest page was taken from the "
+                                   "question log (the question was logged under the serving index).")
+    synthetic: bool
+
+
+class NowAnsweredOut(_Response):
+    answered: int = Field(description="How many of the re-asked questions the current index answers.")
+    asked: int
+    doc_id: str | None
+    title: str | None
+    section: str | None
+    confidence: float
+    index_version: str
+
+
+class GapGroupOut(_Response):
+    rank: int
+    label: str = Field(description="The group's most central question.")
+    kind: Literal["no_page", "page_exists_but_section_missing", "answered_but_unhelpful"]
+    count: int = Field(description="How many times questions of this group were asked.")
+    distinct: int
+    examples: list[str] = Field(description="Redacted example questions, most asked first.")
+    first_seen: datetime | None
+    last_seen: datetime | None
+    closest: ClosestPageOut | None
+    priority: float
+    abstained: int
+    low_confidence: int
+    unhelpful_votes: int
+    helpful_votes: int
+    questions: list[str]
+    now_answered: NowAnsweredOut | None = Field(
+        description="Set when the group's questions were re-asked against the current index (after a reindex, "
+                    "or on POST /v1/admin/gaps/recheck).")
+
+
+class GapReportResponse(_Response):
+    generated_at: datetime
+    source: str
+    since: datetime | None
+    index_version: str
+    total_questions: int
+    gap_questions: int
+    settings: dict[str, float]
+    timings_s: dict[str, float]
+    groups: list[GapGroupOut]
+
+
+class SectionCoverageOut(_Response):
+    doc_id: str
+    title: str
+    section: str
+    synthetic: bool
+    answered: int
+    mean_confidence: float | None
+    min_confidence: float | None
+    helpful: int
+    unhelpful: int
+    last_answered: datetime | None
+    unused: bool
+
+
+class PageCoverageOut(_Response):
+    doc_id: str
+    title: str
+    synthetic: bool
+    answered: int
+    unknown_section: int
+    helpful: int
+    unhelpful: int
+    sections: int
+    sections_used: int
+    many_unhelpful: bool
+
+
+class SectionRef(_Response):
+    doc_id: str
+    section: str
+
+
+class CoverageResponse(_Response):
+    generated_at: datetime
+    since: datetime | None
+    index_version: str
+    total_questions: int
+    answered: int
+    abstained: int
+    outside_index: int
+    settings: dict[str, float]
+    pages: list[PageCoverageOut]
+    sections: list[SectionCoverageOut]
+    unused_sections: list[SectionRef]
+    unhelpful_pages: list[str]
+
+
+class LintFindingOut(_Response):
+    rule: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    doc_id: str | None
+    source: str | None
+    locations: list[str]
+    evidence: list[str]
+
+
+class LintResponse(_Response):
+    errors: int
+    warnings: int
+    infos: int
+    findings: list[LintFindingOut]

@@ -17,9 +17,10 @@ import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,7 +34,10 @@ from qa.settings import Settings
 from qa.text import clean_question
 
 if TYPE_CHECKING:
+    from qa.coverage import CoverageMap
     from qa.engine import Engine
+    from qa.gaps import GapQuestion, GapReport
+    from qa.lint import LintFinding
 
 logger = logging.getLogger("clinicqa.api")
 
@@ -55,6 +59,10 @@ class NoMatchingPagesError(ClinicQAError):
 
 class ReindexBusyError(ClinicQAError):
     """Another reindex is running in this worker."""
+
+
+class LogUnavailableError(ClinicQAError):
+    """The question log database cannot be read: the content-team endpoints answer 503."""
 
 
 _SPACES = re.compile(r"\s+")
@@ -153,10 +161,14 @@ class Service:
         self.recent_ids = RecentIds()
         self.abstentions = metrics.AbstentionTracker()
         self.engine_limiter = anyio.CapacityLimiter(ENGINE_THREADS)
+        # Content-team reports (gaps, coverage, lint) run one at a time in their own thread, not behind
+        # engine_limiter: a cold gap report can take tens of seconds and must not hold up patients' answers.
+        self.report_limiter = anyio.CapacityLimiter(1)
         self.reindex_lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self.on_swap: list[Callable[[], None]] = []  # called after each swap (the OpenAPI cache)
         self._filter_pairs: tuple[str, frozenset[tuple[str | None, str | None]]] = ("", frozenset())
+        self._lint_cache: tuple[tuple[Any, ...], list[LintFinding]] | None = None
 
     # --- engine ----------------------------------------------------------------------------------
     @property
@@ -273,12 +285,17 @@ class Service:
         metrics.ANSWERS.labels(str(answer.reason), str(answer.abstained).lower(), audience).inc()
         self.abstentions.add(answer.abstained)
         self.recent_ids.add(answer.answer_id)
-        quoted = answer.best.doc_id if answer.best is not None and not answer.abstained else None
+        quoted = answer.best if answer.best is not None and not answer.abstained else None
         self.writer.submit(LogEntry(
             answer_id=answer.answer_id, question=question, audience=audience,
             abstained=answer.abstained, reason=str(answer.reason), confidence=answer.confidence,
             latency_ms=round(elapsed * 1000, 3), index_version=version, procedure=procedure, category=category,
-            cached=cached, doc_id=quoted,
+            cached=cached, doc_id=quoted.doc_id if quoted else None,
+            section=quoted.passage.chunk.section if quoted else None,
+            chunk_id=quoted.passage.chunk.chunk_id if quoted else None,
+            best_doc_id=answer.best.doc_id if answer.best is not None else None,
+            best_section=answer.best.passage.chunk.section if answer.best is not None else None,
+            relevance=float(answer.retrieved[0].dense) if answer.retrieved else None,
         ))
         return answer, cached, version
 
@@ -297,6 +314,67 @@ class Service:
             raise NoMatchingPagesError(
                 f"No page is about procedure {procedure!r} in category {category!r}; "
                 "see GET /v1/documents for the pages and their procedure and category.")
+
+    async def run_report(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a content-team report off the event loop, one at a time, beside the engine thread."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.report_limiter)
+
+    # --- content team (sync: call them in a worker thread, e.g. ``run_report``) -------------------
+    def logged_questions(self, since: timedelta | None) -> tuple[list[GapQuestion], Any]:
+        """The logged questions of the last ``since`` (all when None) and the start time used."""
+        from datetime import UTC, datetime
+
+        from qa.gaps import questions_from_log
+
+        start = datetime.now(UTC) - since if since is not None else None
+        try:
+            return questions_from_log(self.log, since=start), start
+        except ClinicQAError:
+            raise
+        except Exception as err:  # any driver's error
+            logger.warning("question log unavailable: %s", type(err).__name__)
+            raise LogUnavailableError(
+                "The question log database is unavailable; try again later.") from None
+
+    def gap_report(self, since: timedelta | None = None,
+                   recheck: Literal["auto", "all", "none"] = "auto") -> GapReport:
+        """:func:`qa.gaps.gap_report` over the question log (the content-team view calls this)."""
+        from qa.gaps import gap_report
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return gap_report(engine, self.settings, rows, source="log", since=start, recheck=recheck)
+
+    def coverage_map(self, since: timedelta | None = None) -> CoverageMap:
+        """:func:`qa.coverage.coverage_map` of the serving index over the question log."""
+        from qa.coverage import coverage_map
+
+        engine = self.engine
+        rows, start = self.logged_questions(since)
+        return coverage_map(engine, self.settings, rows, since=start)
+
+    def lint(self, stale_months: int | None = None) -> list[LintFinding]:
+        """:func:`qa.lint.lint_corpus` of the served corpus; cached until the corpus, the settings or the
+        day change."""
+        from qa.indexing import corpus_fingerprint
+        from qa.lint import lint_corpus
+
+        settings = self.settings
+        if stale_months is not None:
+            settings = settings.model_copy(update={"lint_stale_months": stale_months})
+        corpus = Path(settings.corpus_dir)
+        try:
+            fingerprint = corpus_fingerprint(corpus)
+        except (OSError, ClinicQAError):
+            fingerprint = None
+        key = (str(corpus), fingerprint, settings.lint_stale_months, date.today())
+        cached = self._lint_cache
+        if fingerprint is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        embedder = self._engine.embedder if self._engine is not None else None
+        findings = lint_corpus(settings, corpus, embedder=embedder)
+        self._lint_cache = (key, findings)
+        return findings
 
     # --- reindex ---------------------------------------------------------------------------------
     async def reindex(self) -> dict[str, Any]:

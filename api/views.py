@@ -8,11 +8,15 @@ from api.schemas import (
     Alternative,
     AskResponse,
     CitationOut,
+    CoverageResponse,
     DocumentOut,
     DocumentsResponse,
     EscalationOut,
     FeedbackOut,
+    GapReportResponse,
     Highlight,
+    LintFindingOut,
+    LintResponse,
     LoggedQuestion,
     PassageOut,
     PassageScore,
@@ -21,7 +25,10 @@ from api.schemas import (
     SearchHitOut,
     SearchResponse,
 )
+from qa.coverage import CoverageMap, coverage_to_dict
 from qa.domain import Answer, Candidate, DocumentInfo, Passage, SearchHit
+from qa.gaps import GapReport, report_to_dict
+from qa.lint import LintFinding, findings_to_dicts
 from qa.questionlog import QuestionPage
 
 
@@ -118,4 +125,20 @@ def questions_response(page: QuestionPage) -> QuestionsPageResponse:
             )
             for q in page.items
         ],
+    )
+
+
+def gap_report_response(report: GapReport) -> GapReportResponse:
+    return GapReportResponse.model_validate(report_to_dict(report))
+
+
+def coverage_response(cmap: CoverageMap) -> CoverageResponse:
+    return CoverageResponse.model_validate(coverage_to_dict(cmap))
+
+
+def lint_response(findings: Sequence[LintFinding]) -> LintResponse:
+    items = [LintFindingOut.model_validate(d) for d in findings_to_dicts(findings)]
+    return LintResponse(
+        errors=sum(f.severity == "error" for f in items), warnings=sum(f.severity == "warning" for f in items),
+        infos=sum(f.severity == "info" for f in items), findings=items,
     )

@@ -255,6 +255,224 @@ def purge_log_cmd(
     out.print(f"Deleted {removed} question(s) older than {keep} days.")
 
 
+# --- content team: gaps, coverage, lint -----------------------------------------------------------------
+
+FORMATS = ("table", "json", "csv")
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
+    if fmt not in allowed:
+        raise _fail(ClinicQAError(f"--format must be one of {', '.join(allowed)} (got {fmt!r})."))
+    return fmt
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise _fail(ClinicQAError(f"Could not write {output}: {e.strerror or e}.")) from None
+    err.print(f"Written to {output}.")
+
+
+def _log_rows(s: Settings, since: Any) -> Any:
+    from qa.gaps import questions_from_log
+    from qa.questionlog import QuestionLog
+
+    log = QuestionLog(s.database_url)
+    try:
+        return questions_from_log(log, since=since)
+    except ClinicQAError:
+        raise
+    except Exception as e:  # any driver's error: say which database, never a traceback
+        raise ClinicQAError(f"Could not read the question log at {s.database_url} ({type(e).__name__}); check "
+                            "CLINICQA_DATABASE_URL and that the database is running.") from None
+    finally:
+        log.dispose()
+
+
+@app.command()
+def gaps(
+    since: Annotated[str | None, typer.Option(help="Only questions of the last period, e.g. 30d, 12h, 2w")] = None,
+    questions: Annotated[Path | None, typer.Option(
+        help="Analyse this JSONL file of questions (answered now) instead of the question log")] = None,
+    index: Annotated[Path | None, typer.Option(help="Index folder [default: index/]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write the report to this file")] = None,
+    recheck: Annotated[str, typer.Option(
+        help="Re-ask gap questions against the current index: auto (groups logged under an older index), "
+             "all, none")] = "auto",
+    limit: Annotated[int, typer.Option(help="Groups shown in the table")] = 30,
+) -> None:
+    """Coverage gaps: what patients asked that the pages don't answer, grouped and ranked."""
+    from datetime import UTC, datetime
+
+    from qa.engine import Engine
+    from qa.gaps import gap_report, parse_since, questions_from_jsonl, to_csv, to_json
+
+    _check_format(fmt)
+    if recheck not in ("auto", "all", "none"):
+        raise _fail(ClinicQAError(f"--recheck must be auto, all or none (got {recheck!r})."))
+    s = _settings(index=index)
+    now = datetime.now(UTC)
+    try:
+        start = now - parse_since(since) if since else None
+        engine = Engine.load(s)
+        if questions is not None:
+            with _progress() as bar:
+                task = bar.add_task("answering", total=None)
+                rows = questions_from_jsonl(questions, engine, progress=lambda n: bar.advance(task, n))
+            if start is not None:
+                rows = [r for r in rows if r.created_at is None or r.created_at >= start]
+            source = str(questions)
+        else:
+            rows = _log_rows(s, start)
+            source = "log"
+        report = gap_report(engine, s, rows, source=source, since=start, now=now,
+                            recheck=recheck)  # type: ignore[arg-type]
+    except ClinicQAError as e:
+        raise _fail(e) from None
+    if fmt == "json":
+        _emit(to_json(report), output)
+    elif fmt == "csv":
+        _emit(to_csv(report), output)
+    else:
+        _gaps_table(report, limit)
+
+
+def _gaps_table(report: Any, limit: int) -> None:
+    from rich.table import Table
+
+    out.print(f"[bold]Coverage gaps[/] from {report.source}: {report.gap_questions} of {report.total_questions} "
+              f"questions were not answered well, in {len(report.groups)} groups (index {report.index_version}).")
+    if not report.groups:
+        out.print("No gaps to show." + (" The question log is empty for this period." if not report.total_questions
+                                        else ""))
+        return
+    table = Table(show_lines=False)
+    for col in ("#", "asked", "group (most central question)", "kind", "closest page › section", "score",
+                "last seen", "now"):
+        table.add_column(col, overflow="fold")
+    for g in report.groups[:limit]:
+        c, na = g.closest, g.now_answered
+        where = f"{c.title} › {c.section}" if c else "—"
+        now_text = (f"[green]{na.answered}/{na.asked} answered[/] by {na.title} › {na.section} "
+                    f"({na.confidence:.2f})" if na and na.answered else ("not yet" if na else ""))
+        table.add_row(str(g.rank), str(g.count), g.label + (f" [dim](+{g.distinct - 1} paraphrases)[/]"
+                                                             if g.distinct > 1 else ""),
+                      str(g.kind), where, f"{c.score:.2f}" if c else "", g.last_seen.date().isoformat()
+                      if g.last_seen else "", now_text)
+    out.print(table)
+    if len(report.groups) > limit:
+        out.print(f"[dim]{len(report.groups) - limit} more groups: use --format csv or json for all of them.[/]")
+
+
+@app.command()
+def coverage(
+    since: Annotated[str | None, typer.Option(help="Only questions of the last period, e.g. 30d")] = None,
+    index: Annotated[Path | None, typer.Option(help="Index folder [default: index/]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write the map to this file")] = None,
+) -> None:
+    """Coverage map: how often each page and section answered, with what confidence and feedback."""
+    from datetime import UTC, datetime
+
+    from qa.coverage import coverage_map, to_csv, to_json
+    from qa.engine import Engine
+    from qa.gaps import parse_since
+
+    _check_format(fmt)
+    s = _settings(index=index)
+    now = datetime.now(UTC)
+    try:
+        start = now - parse_since(since) if since else None
+        engine = Engine.load(s, with_model=False)
+        cmap = coverage_map(engine, s, _log_rows(s, start), since=start, now=now)
+    except ClinicQAError as e:
+        raise _fail(e) from None
+    if fmt == "json":
+        _emit(to_json(cmap), output)
+        return
+    if fmt == "csv":
+        _emit(to_csv(cmap), output)
+        return
+    from rich.table import Table
+
+    out.print(f"[bold]Coverage[/]: {cmap.answered} answered, {cmap.abstained} abstained of {cmap.total_questions} "
+              f"questions; {len(cmap.unused_sections)} of {len(cmap.sections)} sections never used.")
+    table = Table()
+    for col in ("page › section", "answered", "mean conf.", "👍", "👎"):
+        table.add_column(col, overflow="fold")
+    for sec in cmap.sections:
+        mean = f"{sec.mean_confidence:.2f}" if sec.mean_confidence is not None else ""
+        style = "dim" if sec.unused else ""
+        table.add_row(f"{sec.doc_id} › {sec.section or '(intro)'}" + (" [yellow](sample)[/]" if sec.synthetic
+                                                                      else ""),
+                      str(sec.answered), mean, str(sec.helpful), str(sec.unhelpful), style=style)
+    out.print(table)
+    for p in cmap.unhelpful_pages:
+        out.print(f"[red]Many unhelpful votes:[/] {p.title} ({p.doc_id}): {p.unhelpful} unhelpful, "
+                  f"{p.helpful} helpful.")
+
+
+@app.command("lint-corpus")
+def lint_corpus_cmd(
+    corpus: Annotated[Path | None, typer.Option(help="Corpus folder or file [default: corpus/]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    stale_months: Annotated[int | None, typer.Option(
+        help="Pages reviewed longer ago than this are stale [default: CLINICQA_LINT_STALE_MONTHS, 12]")] = None,
+    fail_on: Annotated[str, typer.Option(help="Exit 1 on findings of this severity: error | warning | never")]
+    = "error",
+    output: Annotated[Path | None, typer.Option(help="Write the findings to this file")] = None,
+) -> None:
+    """Content health: missing front matter, stale pages, duplicate sections, possible contradictions,
+    sample pages. Exits 1 when there are errors (see --fail-on)."""
+    from qa.lint import Severity, exit_code, lint_corpus, to_csv, to_json
+
+    _check_format(fmt)
+    if fail_on not in ("error", "warning", "never"):
+        raise _fail(ClinicQAError(f"--fail-on must be error, warning or never (got {fail_on!r})."))
+    s = _settings(corpus)
+    if stale_months is not None:
+        if stale_months < 1:
+            raise _fail(ClinicQAError("--stale-months must be at least 1."))
+        s = s.model_copy(update={"lint_stale_months": stale_months})
+    try:
+        findings = lint_corpus(s, Path(s.corpus_dir))
+    except ClinicQAError as e:
+        raise _fail(e) from None
+    if fmt == "json":
+        _emit(to_json(findings), output)
+    elif fmt == "csv":
+        _emit(to_csv(findings), output)
+    else:
+        from rich.table import Table
+
+        colour = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
+        table = Table(show_lines=True)
+        for col in ("severity", "rule", "page", "what to do"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            if f.rule == "synthetic_page":
+                continue  # listed in one line below
+            detail = f.message + ("".join(f"\n  “{e}”" for e in f.evidence[:2])
+                                  if f.rule == "possible_contradiction" else "")
+            table.add_row(f"[{colour[f.severity]}]{f.severity}[/]", f.rule, f.doc_id or f.source or "", detail)
+        out.print(table)
+        sample = [f.doc_id or f.source or "" for f in findings if f.rule == "synthetic_page"]
+        if sample:
+            out.print(f"[blue]Sample content (synthetic: true), not the clinic's advice:[/] {', '.join(sample)}")
+        counts = {sev: sum(f.severity == sev for f in findings) for sev in Severity}
+        out.print(f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, "
+                  f"{counts[Severity.INFO]} notes.")
+    code = exit_code(findings, fail_on)  # type: ignore[arg-type]
+    if code:
+        raise typer.Exit(code=code)
+
+
 def main() -> None:
     app()
 

@@ -152,9 +152,12 @@ class Engine:
             raise InputError(f"No page has {what} {procedure or category!r}; known values: {', '.join(known)}.")
         return np.asarray(ok_docs[self._chunk_doc])
 
-    def trace(self, question: str, *, allowed: np.ndarray | None = None, k: int | None = None) -> Trace:
+    def trace(self, question: str, *, allowed: np.ndarray | None = None, k: int | None = None,
+              q_vec: np.ndarray | None = None) -> Trace:
+        """``q_vec``: the question's vector when the caller already has it (batch analyses)."""
         q_terms = terms(question)
-        q_vec = self.embedder.encode_query(question)
+        if q_vec is None:
+            q_vec = self.embedder.encode_query(question)
         retrieved = self.retriever.retrieve(q_terms, q_vec, k or self.settings.retrieve_k, allowed)
         resid_vec = q_vec
         top_title = ""
@@ -170,7 +173,8 @@ class Engine:
                   else np.zeros(len(windows.items)))
         return Trace(question, q_terms, q_vec, retrieved, windows, scores, intent)
 
-    def ask(self, question: str, *, procedure: str | None = None, category: str | None = None) -> Answer:
+    def ask(self, question: str, *, procedure: str | None = None, category: str | None = None,
+            q_vec: np.ndarray | None = None) -> Answer:
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         answer_id = uuid.uuid4().hex
@@ -182,7 +186,7 @@ class Engine:
                           latency_ms=_ms(t0))
         if self.model is None:
             raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
-        tr = self.trace(q, allowed=self.allowed_mask(procedure, category))
+        tr = self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec)
         passages = tuple(self._passage(tr.retrieved, r) for r in range(len(tr.retrieved.chunks)))
         if not tr.windows.items:
             return Answer(question=q, abstained=True, reason=Reason.NO_RELEVANT_PASSAGE, confidence=0.0,

@@ -25,6 +25,10 @@ class Lexicon:
         self.n_docs = max(1, len(tokenized))
         self._df = df
 
+    def df(self, term: str) -> int:
+        """How many chunks contain ``term``."""
+        return self._df.get(term, 0)
+
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unknown terms get the largest value."""
         return math.log(1.0 + (self.n_docs + 1) / (self._df.get(term, 0) + 0.5))

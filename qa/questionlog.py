@@ -42,8 +42,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -56,6 +58,7 @@ Redactor = Callable[[str], str]
 
 ANSWER_ID_MAX = 64
 COMMENT_MAX = 2000
+SECTION_MAX = 300
 
 
 def _default_redactor() -> Redactor:
@@ -112,6 +115,15 @@ class QuestionRecord(Base):
     index_version: Mapped[str] = mapped_column(String(64))
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     doc_id: Mapped[str | None] = mapped_column(String(200))  # the page the answer quotes, if any
+    # Added for the coverage map (issue 5): the section heading and chunk the answer quotes. Nullable, and
+    # added to older databases by ``ensure_schema`` (rows logged before have NULL here).
+    section: Mapped[str | None] = mapped_column(String(SECTION_MAX))
+    chunk_id: Mapped[str | None] = mapped_column(String(64))
+    # The engine's best candidate also when it abstained, and the cosine of question and best passage: the
+    # gap report explains a question logged under the serving index from these, without asking again.
+    best_doc_id: Mapped[str | None] = mapped_column(String(200))
+    best_section: Mapped[str | None] = mapped_column(String(SECTION_MAX))
+    relevance: Mapped[float | None] = mapped_column(Float)
 
 
 class FeedbackRecord(Base):
@@ -142,6 +154,32 @@ class LogEntry:
     cached: bool = False
     doc_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    section: str | None = None  # heading of the section the answer quotes, if any
+    chunk_id: str | None = None
+    best_doc_id: str | None = None  # the best candidate's page and section, also when abstaining
+    best_section: str | None = None
+    relevance: float | None = None  # cosine similarity of the question and the best retrieved passage
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnswer:
+    """One logged question with its feedback tallied: the input of the gap report and the coverage map."""
+
+    answer_id: str
+    created_at: datetime
+    question: str  # redacted
+    abstained: bool
+    reason: str
+    confidence: float
+    doc_id: str | None
+    section: str | None
+    index_version: str
+    audience: str = "patient"
+    helpful: int = 0  # feedback votes on this answer
+    unhelpful: int = 0
+    best_doc_id: str | None = None
+    best_section: str | None = None
+    relevance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +265,30 @@ def create_tables(bind: Engine | Connection) -> None:
     Base.metadata.create_all(bind)
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns that newer versions added to existing tables (a log database created by
+    an older clinicqa keeps working: its old rows read NULL there). Returns the columns added."""
+    added: list[str] = []
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise InputError(
+                    f"The question log table {table.name} lacks the column {column.name}, which cannot be "
+                    "added automatically; move the old database aside and let clinicqa create a new one.")
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(sql_text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+            logger.info("question log: added column %s.%s", table.name, column.name)
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
 def purge_expired(engine_or_session: Engine | Connection | Session | str, days: int, *,
                   now: datetime | None = None) -> int:
     """Delete questions (and their feedback) older than ``days`` days; return how many questions went.
@@ -294,7 +356,42 @@ class QuestionLog:
         with self._schema_lock:
             if not self._schema_ready:
                 create_tables(self.engine)
+                add_missing_columns(self.engine)
                 self._schema_ready = True
+
+    def answers(self, *, since: datetime | None = None, until: datetime | None = None) -> list[LoggedAnswer]:
+        """Every logged question (oldest first) with its helpful / unhelpful votes counted: what the gap
+        report and the coverage map analyse. Two queries, whatever the size of the log."""
+        self.ensure_schema()
+        where = []
+        if since is not None:
+            where.append(QuestionRecord.created_at >= since)
+        if until is not None:
+            where.append(QuestionRecord.created_at < until)
+        q = QuestionRecord
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(q.answer_id, q.created_at, q.question, q.abstained, q.reason, q.confidence, q.doc_id,
+                       q.section, q.index_version, q.audience, q.best_doc_id, q.best_section, q.relevance)
+                .where(*where).order_by(q.created_at, q.id)
+            ).all()
+            votes: dict[str, list[int]] = {}
+            fb_where = [] if since is None else [FeedbackRecord.created_at >= since]
+            for answer_id, helpful, count in session.execute(
+                select(FeedbackRecord.answer_id, FeedbackRecord.helpful, func.count())
+                .where(*fb_where).group_by(FeedbackRecord.answer_id, FeedbackRecord.helpful)
+            ):
+                votes.setdefault(answer_id, [0, 0])[0 if helpful else 1] += int(count)
+        out = []
+        for r in rows:
+            good, bad = votes.get(r.answer_id, (0, 0))
+            out.append(LoggedAnswer(
+                answer_id=r.answer_id, created_at=r.created_at, question=r.question, abstained=r.abstained,
+                reason=r.reason, confidence=r.confidence, doc_id=r.doc_id, section=r.section,
+                index_version=r.index_version, audience=r.audience, helpful=good, unhelpful=bad,
+                best_doc_id=r.best_doc_id, best_section=r.best_section, relevance=r.relevance,
+            ))
+        return out
 
     def _row(self, entry: LogEntry) -> dict[str, Any]:
         return {
@@ -311,6 +408,11 @@ class QuestionLog:
             "index_version": entry.index_version[:64],
             "cached": entry.cached,
             "doc_id": entry.doc_id[:200] if entry.doc_id else None,
+            "section": entry.section[:SECTION_MAX] if entry.section else None,
+            "chunk_id": entry.chunk_id[:64] if entry.chunk_id else None,
+            "best_doc_id": entry.best_doc_id[:200] if entry.best_doc_id else None,
+            "best_section": entry.best_section[:SECTION_MAX] if entry.best_section is not None else None,
+            "relevance": float(entry.relevance) if entry.relevance is not None else None,
         }
 
     def record(self, entries: Sequence[LogEntry]) -> int:

@@ -71,6 +71,33 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- content team: gap report, coverage map, corpus lint (qa/gaps.py, qa/coverage.py, qa/lint.py) ---
+    # A logged answer counts as a gap question when it abstained, was answered with a confidence below
+    # this, or got more unhelpful than helpful votes.
+    gap_low_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    # Average-linkage cut (cosine distance between question vectors) that makes two questions paraphrases.
+    gap_cluster_distance: float = Field(default=0.5, gt=0.0, lt=2.0)
+    # Share of word overlap (TF-IDF over the gap questions) in the similarity used for grouping; the rest is
+    # the embedding's cosine. 0 = embeddings only.
+    gap_lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Up to this many distinct gap questions the clustering is exact (memory ~6 bytes × n² at the peak);
+    # above, the most asked are clustered exactly and the rest attached block by block (qa.gaps.cluster).
+    gap_exact_max: int = Field(default=4000, ge=10)
+    # The closest page "exists" for a group when its best passage has at least this cosine similarity with
+    # the group's central question (else the gap is `no_page`).
+    gap_page_relevance: float = Field(default=0.5, ge=0.0, le=1.0)
+    gap_recency_half_life_days: float = Field(default=30.0, gt=0.0)
+    gap_examples: int = Field(default=5, ge=1, le=50)
+    gap_recheck_max: int = Field(default=10, ge=1)  # distinct questions re-asked per group after a reindex
+    # Where question vectors are cached (keyed by a hash of model + redacted question); "" = no cache.
+    cache_dir: str = str(PROJECT_ROOT / ".cache")
+    cache_max_vectors: int = Field(default=100_000, ge=0)
+    coverage_unhelpful_min: int = Field(default=3, ge=1)  # a page is flagged with this many unhelpful votes
+    coverage_unhelpful_share: float = Field(default=0.3, ge=0.0, le=1.0)  # ... that are this share of its votes
+    lint_stale_months: int = Field(default=12, ge=1)
+    lint_duplicate_similarity: float = Field(default=0.92, gt=0.0, le=1.0)  # near-duplicate sections
+    lint_contradiction_similarity: float = Field(default=0.5, gt=0.0, le=1.0)  # sentence pairs compared
+
     def privacy_notice_text(self) -> str:
         return self.privacy_notice.format(retention_days=self.retention_days, clinic_name=self.clinic_name,
                                           clinic_phone=self.clinic_phone)

@@ -251,3 +251,56 @@ def test_purge_log_command_deletes_old_questions_and_keeps_recent_ones(tmp_path,
         assert [r.answer_id for r in s.query(QuestionRecord).all()] == ["new"]
     res = CliRunner().invoke(app, ["purge-log", "--days", "0"])
     assert res.exit_code == 2 and "at least 1" in res.output
+
+
+# --- what the gap report and the coverage map read (issue 5) ----------------------------------------------
+
+def test_answers_keeps_the_quoted_section_and_tallies_votes(log: QuestionLog) -> None:
+    now = datetime.now(UTC)
+    log.record([
+        entry(1, created_at=now - timedelta(days=40)),
+        entry(2, created_at=now - timedelta(days=2), doc_id="page-a", section="How long does it last?",
+              chunk_id="c1"),
+        entry(3, created_at=now - timedelta(days=1)),
+    ])
+    log.add_feedback("a0002", helpful=False)
+    log.add_feedback("a0002", helpful=False)
+    log.add_feedback("a0002", helpful=True)
+    rows = log.answers()
+    assert [r.answer_id for r in rows] == ["a0001", "a0002", "a0003"]  # oldest first
+    second = rows[1]
+    assert (second.doc_id, second.section) == ("page-a", "How long does it last?")
+    assert (second.helpful, second.unhelpful) == (1, 2)
+    assert (rows[0].helpful, rows[0].unhelpful) == (0, 0) and rows[0].section is None
+    assert [r.answer_id for r in log.answers(since=now - timedelta(days=30))] == ["a0002", "a0003"]
+
+
+def test_old_log_database_without_section_columns_keeps_working(db_url: str) -> None:
+    """A question_log table as clinicqa 0.1 created it (no section / chunk_id) gains the nullable columns at
+    ensure_schema; its rows read NULL there. SQLite and PostgreSQL."""
+    from sqlalchemy import inspect, text
+
+    engine = make_engine(db_url)
+    pk = "INTEGER PRIMARY KEY" if engine.dialect.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    with engine.begin() as conn:
+        conn.execute(text(
+            f"CREATE TABLE question_log (id {pk}, answer_id VARCHAR(64) UNIQUE, created_at TIMESTAMP, "
+            "question TEXT, audience VARCHAR(16), procedure VARCHAR(100), category VARCHAR(100), abstained BOOLEAN, "
+            "reason VARCHAR(32), confidence FLOAT, latency_ms FLOAT, index_version VARCHAR(64), cached BOOLEAN, "
+            "doc_id VARCHAR(200))"))
+        conn.execute(text(
+            "INSERT INTO question_log (answer_id, created_at, question, audience, abstained, reason, confidence, "
+            "latency_ms, index_version, cached, doc_id) VALUES ('old1', '2026-11-01 10:00:00', 'where can I park?', "
+            "'patient', TRUE, 'no_relevant_passage', 0.1, 10, 'v0', FALSE, NULL)"))
+    engine.dispose()
+    log = QuestionLog(db_url)
+    try:
+        log.record([entry(7, doc_id="page-a", section="Parking")])
+        rows = {r.answer_id: r for r in log.answers()}
+        assert rows["old1"].question == "where can I park?" and rows["old1"].section is None
+        assert rows["a0007"].section == "Parking"
+        assert log.questions().total == 2
+        cols = {c["name"] for c in inspect(log.engine).get_columns("question_log")}
+        assert {"section", "chunk_id"} <= cols
+    finally:
+        log.dispose()
