@@ -170,11 +170,15 @@ def fit(
     output: Annotated[Path, typer.Option(help="Where to write the answer model")] = Path("qa/data/answer_model.json"),
     split: Annotated[str, typer.Option(help="Split to fit on (tune | report | all)")] = "tune",
     cv: Annotated[bool, typer.Option(help="Only print 5-fold cross-validated quality; write nothing")] = False,
+    max_wrong: Annotated[float, typer.Option(
+        help="Highest wrong-answer rate allowed on the tune split when choosing the threshold")] = 0.15,
 ) -> None:
     """Fit the sentence ranker, the confidence calibrator and the threshold on labelled questions."""
     from qa.engine import Engine
     from qa.evaluation import collect, cross_validate, fit_answer_model, read_questions
 
+    if not 0.0 < max_wrong < 1.0:
+        raise _fail(ClinicQAError("--max-wrong must be between 0 and 1, e.g. 0.10."))
     if not len(questions) == len(corpus) == len(index):
         raise _fail(ClinicQAError("Give one --corpus and one --index for each --questions, in the same order."))
     try:
@@ -189,13 +193,13 @@ def fit(
                 samples += collect(engine, qs, progress=lambda n, t=task: bar.advance(t, n))  # type: ignore[misc]
             models.add(str(engine.manifest.get("model")))
         if cv:
-            for k, v in cross_validate(samples).items():
+            for k, v in cross_validate(samples, max_wrong=max_wrong).items():
                 out.print(f"{k:24s} {v}")
             return
         model = fit_answer_model(samples, {
             "questions": [p.name for p in questions], "split": split, "fusion": s.fusion,
             "model": sorted(models),
-        })
+        }, max_wrong=max_wrong)
         model.save(output)
     except ClinicQAError as e:
         raise _fail(e) from None

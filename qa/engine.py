@@ -39,6 +39,7 @@ from qa.extraction import (
     confidence_features,
 )
 from qa.indexing import chunk_input, corpus_fingerprint, index_settings
+from qa.intent import intent_terms
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
@@ -64,6 +65,7 @@ class Trace:
     retrieved: Retrieved
     windows: Windows
     scores: np.ndarray  # ranker logit per window (empty when no model is loaded)
+    intent: frozenset[str] = frozenset()  # what the question asks about its topic (qa/intent.py)
 
 
 class Engine:
@@ -159,15 +161,18 @@ class Engine:
             q_vec = self.embedder.encode_query(question)
         retrieved = self.retriever.retrieve(q_terms, q_vec, k or self.settings.retrieve_k, allowed)
         resid_vec = q_vec
+        top_title = ""
         if len(retrieved.chunks):
             top_title = self.data.pages[int(self._chunk_doc[int(retrieved.chunks[0])])].title
             resid = residual_question(question, top_title)
             if resid != question:
                 resid_vec = self.embedder.encode_query(resid)
-        windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec)
+        intent = intent_terms(question, top_title)
+        windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec, intent,
+                                         self.model.assoc if self.model else None)
         scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)
                   else np.zeros(len(windows.items)))
-        return Trace(question, q_terms, q_vec, retrieved, windows, scores)
+        return Trace(question, q_terms, q_vec, retrieved, windows, scores, intent)
 
     def ask(self, question: str, *, procedure: str | None = None, category: str | None = None,
             q_vec: np.ndarray | None = None) -> Answer:

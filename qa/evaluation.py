@@ -11,6 +11,7 @@ threshold) and ``report`` (measure). Reporting on the split that was tuned on is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import itertools
@@ -26,7 +27,17 @@ import numpy as np
 
 from qa.engine import Engine, Trace
 from qa.errors import ClinicQAError
-from qa.extraction import CONFIDENCE_FEATURES, WINDOW_FEATURES, AnswerModel, LinearModel, confidence_features
+from qa.extraction import (
+    ASSOC_COLUMNS,
+    CONFIDENCE_FEATURES,
+    WINDOW_FEATURES,
+    AnswerModel,
+    LinearModel,
+    Windows,
+    confidence_features,
+)
+from qa.intent import IntentAssociation, IntentExample
+from qa.store import UNIT_SENTENCE
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +97,24 @@ class Sample:
     question: dict[str, Any]
     trace: Trace
     labels: np.ndarray  # per window: correct?
+    intent: IntentExample | None = None  # for fitting the intent association (answerable questions)
+
+
+def _intent_example(engine: Engine, q: dict[str, Any], intent: frozenset[str]) -> IntentExample | None:
+    """The gold page's sentences, each with its terms and whether it lies (mostly) in a gold span."""
+    doc = engine.doc_index.get(str(q.get("doc_id", "")))
+    if not q.get("answerable") or doc is None or not intent:
+        return None
+    d = engine.data
+    text = d.pages[doc].text
+    spans = gold_spans(q, d.pages[doc].doc_id, text)
+    units = np.nonzero((d.unit_doc == doc) & (d.unit_kind == UNIT_SENTENCE))[0]
+    sentences = []
+    for u in units.tolist():
+        a, b = int(d.unit_start[u]), int(d.unit_end[u])
+        inside = sum(max(0, min(b, y) - max(a, x)) for x, y in spans)
+        sentences.append((engine.extractor._unit_terms(u), inside >= 0.5 * (b - a)))
+    return IntentExample(intent, tuple(sentences))
 
 
 def collect(engine: Engine, questions: Iterable[dict[str, Any]],
@@ -96,7 +125,7 @@ def collect(engine: Engine, questions: Iterable[dict[str, Any]],
         labels = np.asarray([
             is_correct(q, engine.data.pages[w.doc].doc_id, w.start, w.end, engine.data.pages[w.doc].text)
             for w in tr.windows.items], dtype=bool)
-        samples.append(Sample(q, tr, labels))
+        samples.append(Sample(q, tr, labels, _intent_example(engine, q, tr.intent)))
         if progress:
             progress(1)
     return samples
@@ -145,9 +174,35 @@ def _fit_listwise(x: np.ndarray, y: np.ndarray, sizes: list[int], names: tuple[s
     return LinearModel(names, mean, scale, res.x.astype(np.float64), 0.0)
 
 
+def _with_assoc(sample: Sample, assoc: IntentAssociation) -> Sample:
+    """The sample with its ``assoc_*`` window features computed from ``assoc``."""
+    w = sample.trace.windows
+    if not w.items:
+        return sample
+    features = w.features.copy()
+    features[:, ASSOC_COLUMNS] = assoc.columns(sample.trace.intent, w.terms, w.block_terms)
+    trace = dataclasses.replace(sample.trace, windows=Windows(w.items, features, w.terms, w.block_terms))
+    return dataclasses.replace(sample, trace=trace)
+
+
+def cross_fit_assoc(samples: list[Sample], folds: int = 5) -> tuple[IntentAssociation, list[Sample]]:
+    """The association fitted on all ``samples``, and the samples with out-of-fold ``assoc_*`` features
+    (each fold's from a table fitted on the other folds), so the ranker sees the feature as it is on
+    unseen questions."""
+    out: list[Sample | None] = [None] * len(samples)
+    for k in range(folds):
+        table = IntentAssociation.fit(s.intent for i, s in enumerate(samples)
+                                      if i % folds != k and s.intent is not None)
+        for i in range(k, len(samples), folds):
+            out[i] = _with_assoc(samples[i], table)
+    full = IntentAssociation.fit(s.intent for s in samples if s.intent is not None)
+    return full, [s for s in out if s is not None]
+
+
 def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
-                     folds: int = 5) -> AnswerModel:
-    """Fit the window ranker, then the confidence calibrator and the threshold, on ``samples``."""
+                     folds: int = 5, max_wrong: float = 0.15) -> AnswerModel:
+    """Fit the intent association, the window ranker, then the confidence calibrator and the threshold."""
+    assoc, samples = cross_fit_assoc(samples, folds)
     rows = [s for s in samples if s.question.get("answerable") and len(s.labels) and s.labels.any()]
     if not rows:
         raise ClinicQAError("No answerable question had a correct candidate; cannot fit the ranker.")
@@ -172,14 +227,16 @@ def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
     calibrator = _fit_logistic(cx, cy, CONFIDENCE_FEATURES, c=0.5)
     conf = calibrator.proba(cx)
     answerable = np.asarray([bool(s.question.get("answerable")) for s in usable])
-    threshold = choose_threshold(conf, cy, answerable)
+    threshold = choose_threshold(conf, cy, answerable, max_wrong)
     prov = {**provenance, "tune_questions": len(samples), "ranker_questions": len(rows),
-            "calibration": f"{folds}-fold cross-fitted ranker scores", "threshold_rule": THRESHOLD_RULE}
-    return AnswerModel(ranker, calibrator, threshold, prov)
+            "calibration": f"{folds}-fold cross-fitted ranker scores",
+            "threshold_rule": THRESHOLD_RULE.format(max_wrong=max_wrong)}
+    prov["intent_terms"] = len(assoc)
+    return AnswerModel(ranker, calibrator, threshold, prov, assoc)
 
 
 THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy on the tune split "
-                  "among thresholds whose wrong-answer rate there is at most 0.15; ties go to the higher")
+                  "among thresholds whose wrong-answer rate there is at most {max_wrong}; ties go to the higher")
 
 
 def choose_threshold(conf: np.ndarray, correct: np.ndarray, answerable: np.ndarray,
@@ -194,42 +251,50 @@ def choose_threshold(conf: np.ndarray, correct: np.ndarray, answerable: np.ndarr
     return best_t
 
 
-def cross_validate(samples: list[Sample], folds: int = 5) -> dict[str, float]:
+def cross_validate(samples: list[Sample], folds: int = 5, max_wrong: float = 0.15) -> dict[str, float]:
     """Out-of-fold quality on the fitting split (for model selection without touching the report split).
 
     Each fold is scored by an answer model fitted on the other folds; returns the share of answerable
-    questions whose best window is correct, the abstention AUROC and the ECE of the confidence.
+    questions whose best window is correct, the abstention AUROC, the ECE of the confidence, and the
+    end-to-end accuracy and wrong-answer rate at each fold model's own threshold.
     """
     usable = [s for s in samples if len(s.labels)]
-    ok, conf, answerable, sets = [], [], [], []
+    ok, conf, answerable, sets, answered = [], [], [], [], []
     for k in range(folds):
         train = [s for i, s in enumerate(usable) if i % folds != k]
         test = [s for i, s in enumerate(usable) if i % folds == k]
-        model = fit_answer_model(train, {}, folds=min(folds, 4))
+        model = fit_answer_model(train, {}, folds=min(folds, 4), max_wrong=max_wrong)
         for s in test:
+            if model.assoc is not None:
+                s = _with_assoc(s, model.assoc)
             scores = model.ranker.logit(s.trace.windows.features)
             best = int(np.argmax(scores))
             x = confidence_features(s.trace.windows, scores, best, s.trace.retrieved)
             conf.append(float(model.calibrator.proba(x.reshape(1, -1))[0]))
+            answered.append(conf[-1] >= model.threshold)
             ok.append(bool(s.labels[best]))
             answerable.append(bool(s.question.get("answerable")))
             sets.append(str(s.question.get("_set", "")))
     o, c, a, st = np.asarray(ok), np.asarray(conf), np.asarray(answerable), np.asarray(sets)
-    result = _quality(o, c, a)
+    ans = np.asarray(answered, dtype=bool)
+    result = _quality(o, c, a, ans)
     for name in sorted(set(sets)) if len(set(sets)) > 1 else []:
         m = st == name
-        result.update({f"{name}:{k}": v for k, v in _quality(o[m], c[m], a[m]).items()})
+        result.update({f"{name}:{k}": v for k, v in _quality(o[m], c[m], a[m], ans[m]).items()})
     return result
 
 
-def _quality(o: np.ndarray, c: np.ndarray, a: np.ndarray) -> dict[str, float]:
+def _quality(o: np.ndarray, c: np.ndarray, a: np.ndarray, answered: np.ndarray) -> dict[str, float]:
     pos, neg = c[a], c[~a]
     auroc = float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])) if len(neg) and len(pos) else 0.0
     bins = np.minimum((c * 10).astype(int), 9)
     ece = float(sum(abs(c[bins == b].mean() - o[bins == b].mean()) * (bins == b).mean()
                     for b in range(10) if (bins == b).any()))
     return {"questions": float(len(o)), "answer_correct": round(float(o[a].mean()) if a.any() else 0.0, 3),
-            "abstention_AUROC": round(auroc, 3), "confidence_ECE": round(ece, 3)}
+            "abstention_AUROC": round(auroc, 3), "confidence_ECE": round(ece, 3),
+            # at each fold model's own threshold (chosen on its training folds)
+            "end_to_end": round(float(np.mean(np.where(a, answered & o, ~answered))), 3),
+            "wrong_answer_rate": round(float((answered & ~o).sum() / max(1, answered.sum())), 3)}
 
 
 def predict(engine: Engine, questions: list[dict[str, Any]],

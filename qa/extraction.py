@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.intent import IntentAssociation
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved
 from qa.store import UNIT_SENTENCE, IndexData
@@ -31,8 +32,10 @@ WINDOW_FEATURES = (
     "lex_win", "lex_head", "lex_title", "lex_page",
     "first_in_par", "first_in_sec", "log_pos", "len2", "len3", "chars",
     "dense_block", "dense_block_first", "resid_win", "resid_block", "resid_block_first", "resid_head",
-    "first_block", "first_in_block", "log_block_rank",
+    "first_block", "first_in_block", "log_block_rank", "assoc_win", "assoc_block",
 )
+# The last two are filled from the learned intent association (qa/intent.py), when the model has one.
+ASSOC_COLUMNS = slice(len(WINDOW_FEATURES) - 2, len(WINDOW_FEATURES))
 
 CONFIDENCE_FEATURES = (
     "score", "margin", "lex_page", "lex_title", "lex_win", "dense_chunk", "dense_max", "dense_head",
@@ -54,6 +57,8 @@ class Window:
 class Windows:
     items: list[Window]
     features: np.ndarray  # (n_windows, len(WINDOW_FEATURES))
+    terms: tuple[frozenset[str], ...] = ()  # each window's content terms
+    block_terms: tuple[frozenset[str], ...] = ()  # the terms of each window's paragraph (shared objects)
 
 
 class LinearModel:
@@ -94,18 +99,24 @@ class AnswerModel:
     calibrator: LinearModel
     threshold: float
     provenance: dict[str, Any]
+    assoc: IntentAssociation | None = None
 
     @classmethod
     def load(cls, path: Path) -> AnswerModel:
         d = json.loads(path.read_text(encoding="utf-8"))
         return cls(LinearModel.from_json(d["ranker"], WINDOW_FEATURES),
                    LinearModel.from_json(d["calibrator"], CONFIDENCE_FEATURES),
-                   float(d["threshold"]), d.get("provenance", {}))
+                   float(d["threshold"]), d.get("provenance", {}),
+                   IntentAssociation.from_json(d["intent_assoc"]) if d.get("intent_assoc") else None)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"ranker": self.ranker.to_json(), "calibrator": self.calibrator.to_json(),
-                                    "threshold": self.threshold, "provenance": self.provenance},
-                                   indent=2) + "\n", encoding="utf-8")
+        text = json.dumps({"ranker": self.ranker.to_json(), "calibrator": self.calibrator.to_json(),
+                           "threshold": self.threshold, "provenance": self.provenance}, indent=2)
+        if self.assoc is not None:  # one line per intent term: readable diffs, a small file
+            rows = ",\n".join(f"    {json.dumps(r)}: {json.dumps(row, sort_keys=True)}"
+                               for r, row in sorted(self.assoc.table.items()))
+            text = text[: text.rindex("}")].rstrip() + ',\n  "intent_assoc": {"table": {\n' + rows + "\n  }}\n}"
+        path.write_text(text + "\n", encoding="utf-8")
 
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -125,6 +136,7 @@ class Extractor:
         self._unit_terms = lru_cache(maxsize=200_000)(self._unit_terms_uncached)
         self._page_terms = lru_cache(maxsize=20_000)(self._page_terms_uncached)
         self._title_terms = lru_cache(maxsize=20_000)(self._title_terms_uncached)
+        self._block_terms = lru_cache(maxsize=50_000)(self._block_terms_uncached)
 
     def _blocks(self) -> None:
         """Group sentences into blocks: paragraphs separated by a blank line or a heading."""
@@ -161,6 +173,19 @@ class Extractor:
         text = d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])]
         return frozenset(terms(text))
 
+    def _block_terms_uncached(self, block: int) -> frozenset[str]:
+        if block < 0:
+            return frozenset()
+        if not hasattr(self, "_block_units"):
+            order = np.argsort(self.block_of, kind="stable")
+            bounds = np.searchsorted(self.block_of[order], np.arange(int(self.block_of.max()) + 2))
+            self._block_units = (order, bounds)
+        order, bounds = self._block_units
+        out: set[str] = set()
+        for u in order[bounds[block] : bounds[block + 1]].tolist():
+            out |= self._unit_terms(u)
+        return frozenset(out)
+
     def _page_terms_uncached(self, doc: int) -> frozenset[str]:
         p = self.data.pages[doc]
         return frozenset(terms(p.title + "\n" + p.text))
@@ -172,14 +197,18 @@ class Extractor:
         return self.lexicon.coverage(q_terms, self._page_terms(doc))
 
     def windows(self, q_terms: list[str], q_vec: np.ndarray, retrieved: Retrieved,
-                doc_index: dict[str, int], resid_vec: np.ndarray | None = None) -> Windows:
+                doc_index: dict[str, int], resid_vec: np.ndarray | None = None,
+                intent: frozenset[str] = frozenset(), assoc: IntentAssociation | None = None) -> Windows:
         """Candidate windows and their features. ``resid_vec`` embeds the question without its topic
-        words (see :func:`qa.text.residual_question`); it defaults to the question itself."""
+        words (see :func:`qa.text.residual_question`); it defaults to the question itself. ``intent``
+        and ``assoc`` give the ``assoc_*`` features (zero without them)."""
         d = self.data
         resid = q_vec if resid_vec is None else resid_vec
         cover = self.lexicon.weigher(q_terms)
         items: list[Window] = []
         rows: list[list[float]] = []
+        win_terms: list[frozenset[str]] = []
+        blk_terms: list[frozenset[str]] = []
         n = min(self.n_passages, len(retrieved.chunks))
         if n == 0:
             return Windows(items, np.zeros((0, len(WINDOW_FEATURES))))
@@ -235,6 +264,8 @@ class Extractor:
                     seen |= self._unit_terms(int(units[k]))
                     norm = float(np.linalg.norm(acc)) or 1.0
                     items.append(Window(ci, r, doc, starts[j], ends[k], length))
+                    win_terms.append(frozenset(seen))
+                    blk_terms.append(self._block_terms(int(blocks[j])))
                     rows.append([
                         float(acc @ q_vec) / norm, float(sims[j : k + 1].max()), float(sims[j]),
                         dense_head, 1.0 if head_u >= 0 else 0.0, base[0],
@@ -246,9 +277,12 @@ class Extractor:
                         float(dense_block[j]), float(dense_bfirst[j]), float(acc @ resid) / norm,
                         float(resid_block[j]), float(resid_bfirst[j]), resid_head,
                         1.0 if brank[j] == 0 else 0.0, 1.0 if bfirst[j] == units[j] else 0.0,
-                        float(np.log1p(brank[j])),
+                        float(np.log1p(brank[j])), 0.0, 0.0,
                     ])
-        return Windows(items, np.asarray(rows, dtype=np.float64).reshape(-1, len(WINDOW_FEATURES)))
+        features = np.asarray(rows, dtype=np.float64).reshape(-1, len(WINDOW_FEATURES))
+        if assoc is not None and intent:
+            features[:, ASSOC_COLUMNS] = assoc.columns(intent, win_terms, blk_terms)
+        return Windows(items, features, tuple(win_terms), tuple(blk_terms))
 
 
 def confidence_features(windows: Windows, scores: np.ndarray, best: int, retrieved: Retrieved) -> np.ndarray:

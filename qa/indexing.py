@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -46,7 +45,6 @@ Progress = Callable[[str, int, int], None]
 PARALLEL_MIN_PAGES = 200
 PARALLEL_MIN_TEXTS = 2000
 CHUNK_JOB_CHARS = 200_000  # characters of page text per chunking job
-WORKER_RE_CACHE = 100_000
 MAX_AUTO_WORKERS = 8  # each worker holds its own copy of torch and the model (~0.5 GB)
 
 
@@ -70,8 +68,6 @@ def index_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "chunk_max_chars": settings.chunk_max_chars,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "chunk_max_seq_length": settings.chunk_max_seq_length,
-        # None (absent from older manifests, so they stay valid) = each sentence embedded on its own.
-        "sentence_vectors": "pooled" if settings.pooled_sentence_vectors else None,
     }
 
 
@@ -96,13 +92,7 @@ def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.n
 
 
 def _chunk_pages(pages: Sequence[Page], max_chars: int, overlap: int) -> list[list[Chunk]]:
-    """Chunks of each page (runs in a worker process, which ends with the build).
-
-    pysbd compiles a regular expression per abbreviation (and one per sentence) on every call, through
-    ``re``'s cache of 512 patterns, which the one-off patterns keep flushing. A bigger cache keeps the
-    abbreviation patterns compiled: ~15% less CPU for the same sentences, for some 50 MB in the worker.
-    """
-    re._MAXCACHE = max(re._MAXCACHE, WORKER_RE_CACHE)  # type: ignore[attr-defined]
+    """Chunks of each page (runs in a worker process)."""
     return [chunk_page(page, max_chars, overlap) for page in pages]
 
 
@@ -200,78 +190,40 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         unit_texts = [pages[d].text[s:e] for d, s, e, _ in unit_rows]
         tag = f"{embedder.model_id}|{embedder.resolved_dtype}|{settings.chunk_max_seq_length}"
         chunk_keys = [content_hash(tag, t) for t in chunk_inputs]
-        # Pooled: a sentence's vector comes from the first chunk that holds it, read in that chunk.
-        owner: dict[int, tuple[int, int, int]] = {}  # unit -> (chunk, start, end in the chunk's input)
-        if settings.pooled_sentence_vectors:
-            for ci, chunk in enumerate(chunks):
-                shift = len(chunk_inputs[ci]) - len(chunk.text) - chunk.start
-                for u, sent in zip(chunk_units[ci].tolist(), chunk.sentences, strict=True):
-                    owner.setdefault(u, (ci, sent.start + shift, sent.end + shift))
-        unit_keys = [content_hash(tag, "in-chunk", chunk_keys[owner[u][0]], str(owner[u][1]), str(owner[u][2]))
-                     if u in owner else content_hash(tag, t) for u, t in enumerate(unit_texts)]
+        unit_keys = [content_hash(tag, t) for t in unit_texts]
 
         cache = _previous_vectors(index_dir, expect)
         chunk_rows: list[np.ndarray | None] = [cache.get(k) for k in chunk_keys]
-        unit_rows_v: list[np.ndarray | None] = [cache.get(k) for k in unit_keys]
-        # Pooled sentences missing from the cache: their chunk is embedded again, whatever the cache says.
-        pooled_todo: dict[int, list[int]] = {}  # chunk -> its units to pool
-        for u, (ci, _, _) in owner.items():
-            if unit_rows_v[u] is None:
-                pooled_todo.setdefault(ci, []).append(u)
-        for ci, row in enumerate(chunk_rows):
-            if row is None:
-                pooled_todo.setdefault(ci, [])
-        todo_chunks = sorted(pooled_todo) if owner else [ci for ci, row in enumerate(chunk_rows) if row is None]
-        reused = len(chunks) - len(todo_chunks) + sum(v is not None for v in unit_rows_v)
-        n_todo = len(todo_chunks) + sum(len(us) for us in pooled_todo.values()) if owner else len(todo_chunks)
-        n_todo += sum(1 for u, row in enumerate(unit_rows_v) if row is None and u not in owner)
+        unit_vec_rows: list[np.ndarray | None] = [cache.get(k) for k in unit_keys]
+        todo = [(chunk_rows, i, t) for i, t in enumerate(chunk_inputs) if chunk_rows[i] is None]
+        todo += [(unit_vec_rows, i, t) for i, t in enumerate(unit_texts) if unit_vec_rows[i] is None]
+        reused = len(chunks) + len(unit_rows) - len(todo)
         t_embed = time.perf_counter()
-        done = 0
+        if todo:
+            done = 0
 
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embedding", done, n_todo)
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress("embedding", done, len(todo))
 
-        def executor_for(texts: list[str]) -> Executor | None:
-            # Worker processes pay off for a big job; a few changed texts are embedded here.
-            nonlocal pool
-            if workers <= 1 or len(set(texts)) < PARALLEL_MIN_TEXTS:
-                return None
-            if pool is None:
+            texts = [t for _, _, t in todo]
+            # Worker processes pay off for a big job; a few changed texts are embedded here, unless the
+            # workers are running anyway (started for chunking).
+            if pool is None and workers > 1 and len(set(texts)) >= PARALLEL_MIN_TEXTS:
                 pool = worker_pool(workers)
-            return pool
-
-        if owner and todo_chunks:
-            texts = [chunk_inputs[ci] for ci in todo_chunks]
-            spans = [np.asarray([owner[u][1:] for u in pooled_todo[ci]], dtype=np.int64).reshape(-1, 2)
-                     for ci in todo_chunks]
-            vecs, span_vecs = embedder.encode_spans(texts, spans, progress=tick, executor=executor_for(texts))
-            for ci, v, sv in zip(todo_chunks, vecs, span_vecs, strict=True):
-                chunk_rows[ci] = v
-                for u, uv in zip(pooled_todo[ci], sv, strict=True):
-                    if not np.isnan(uv).any():
-                        unit_rows_v[u] = uv
-                    else:  # truncated out of its chunk: embedded on its own below, under its own key
-                        owner.pop(u)
-                        unit_keys[u] = content_hash(tag, unit_texts[u])
-                        n_todo += 1
-        single = [(0, ci, chunk_inputs[ci]) for ci in todo_chunks if chunk_rows[ci] is None]
-        single += [(1, u, t) for u, t in enumerate(unit_texts) if unit_rows_v[u] is None]
-        if single:
-            texts = [t for _, _, t in single]
-            vecs = embedder.encode(texts, progress=tick, executor=executor_for(texts))
-            for (which, i, _), v in zip(single, vecs, strict=True):
-                (chunk_rows if which == 0 else unit_rows_v)[i] = v
-        embedded = len(chunks) + len(unit_rows) - reused
+            vecs = (embedder.encode(texts, progress=tick, executor=pool) if pool is not None
+                    else embedder.encode(texts, progress=tick))
+            for (target, i, _), v in zip(todo, vecs, strict=True):
+                target[i] = v
         embed_seconds = time.perf_counter() - t_embed
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     dim = next(v for v in chunk_rows if v is not None).shape[0]
     chunk_vecs = _stack(chunk_rows, dim)
-    unit_vecs = _stack(unit_rows_v, dim)
+    unit_vecs = _stack(unit_vec_rows, dim)
 
     faiss_index = make_faiss_index(chunk_vecs, settings.exact_search_max)
     built_at = datetime.now(UTC)
@@ -289,7 +241,7 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         "dimension": dim,
         "faiss": type(faiss_index).__name__,
         "counts": {"pages": len(pages), "chunks": len(chunks), "sentences": int((units[:, 3] == 0).sum()),
-                   "headings": int((units[:, 3] == 1).sum()), "embedded": embedded, "reused": reused,
+                   "headings": int((units[:, 3] == 1).sum()), "embedded": len(todo), "reused": reused,
                    "ingest_errors": len(result.errors)},
         "timings_s": {"total": round(total_seconds, 2), "chunking": round(chunk_seconds, 2),
                       "embedding": round(embed_seconds, 2)},
@@ -305,5 +257,5 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
     )
     write_index(data, index_dir, build_id)
     log.info("built index %s: %d pages, %d chunks, %d embedded, %d reused in %.1fs",
-             build_id, len(pages), len(chunks), embedded, reused, total_seconds)
+             build_id, len(pages), len(chunks), len(todo), reused, total_seconds)
     return manifest

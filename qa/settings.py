@@ -28,10 +28,6 @@ class Settings(BaseSettings):
     chunk_max_seq_length: int = 256
     # Worker processes for chunking and embedding in build-index (large corpora); 0 = one per CPU.
     build_workers: int = Field(default=0, ge=0)
-    # Sentence vectors from the chunk pass (mean of the chunk's token vectors inside the sentence) instead
-    # of embedding every sentence on its own: about half the embedding work. Changes the vectors: an index
-    # built either way is refused by the other setting.
-    pooled_sentence_vectors: bool = False
 
     # Chunking
     chunk_max_chars: int = 900

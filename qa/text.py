@@ -18,6 +18,8 @@ from qa.errors import InputError
 _BOUNDARY = re.compile(r"[.!?…]['\"’”)\]]*\s+\S")
 
 _segmenter: pysbd.Segmenter | None = None
+# _pysbd_pieces reproduces the span search of this pysbd version (pinned in pyproject.toml).
+_FAST_SPANS = getattr(pysbd, "__version__", "") == "0.3.4"
 
 
 def _pysbd() -> pysbd.Segmenter:
@@ -25,6 +27,35 @@ def _pysbd() -> pysbd.Segmenter:
     if _segmenter is None:
         _segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
     return _segmenter
+
+
+def _pysbd_pieces(line: str) -> list[tuple[int, int]]:
+    r"""``[(start, end)]`` of pysbd's sentences of ``line`` (end includes trailing whitespace).
+
+    The same spans as ``Segmenter(char_span=True).segment(line)``, found faster: pysbd 0.3.4 locates
+    each sentence with a freshly compiled ``re.escape(sentence) + r"\s*"`` pattern (the first match
+    ending after the previous sentence, non-overlapping search); this does the same with ``str.find``.
+    """
+    seg = _pysbd()
+    if not _FAST_SPANS:
+        return [(p.start, p.end) for p in seg.segment(line)]
+    sentences = seg.processor(line).process()
+    if not isinstance(sentences, list) or not all(sentences):  # never seen; keep pysbd's own answer
+        return [(p.start, p.end) for p in seg.segment(line)]
+    out: list[tuple[int, int]] = []
+    prior_end, n = 0, len(line)
+    for sent in sentences:
+        pos = 0
+        while (i := line.find(sent, pos)) >= 0:
+            j = i + len(sent)
+            while j < n and line[j].isspace():  # \s* (str.isspace is re's \s for str patterns)
+                j += 1
+            if j > prior_end:
+                out.append((i, j))
+                prior_end = j
+                break
+            pos = j
+    return out
 
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -53,8 +84,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
             if _BOUNDARY.search(line) is None:
                 spans.append(Span(s, e))
             else:
-                for piece in _pysbd().segment(line):
-                    ps, pe = _strip_span(text, s + piece.start, s + piece.end)
+                for piece_start, piece_end in _pysbd_pieces(line):
+                    ps, pe = _strip_span(text, s + piece_start, s + piece_end)
                     if pe > ps:
                         spans.append(Span(ps, pe))
         pos = line_end + 1

@@ -88,3 +88,33 @@ def test_chunk_ids_are_content_hashes() -> None:
 def test_tiny_max_chars_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 50"):
         chunk_page(_page("x"), max_chars=10)
+
+
+def test_fast_sentence_search_finds_the_same_spans_as_pysbd() -> None:
+    from qa import text as text_mod
+
+    lines = [
+        "Rest for a day. Dr. Rao will call you. Rest for a day. Then walk.",
+        "Take 2.5 mg at 8 a.m. on Mon. and Tue. Call us!  Ask   again?  Yes.",
+        "Ok. Ok. Ok. Ok.",
+        "e.g. ice packs (not heat). i.e. twice a day... Then stop.",
+        "“Quoted sentence.” Another one! (In brackets.) Last one",
+    ]
+    seg = text_mod._pysbd()
+    for line in lines:
+        assert text_mod._pysbd_pieces(line) == [(p.start, p.end) for p in seg.segment(line)], line
+
+
+@pytest.mark.slow
+def test_token_batched_embedding_matches_sentence_transformers_encode() -> None:
+    import numpy as np
+
+    from qa.embedding import get_embedder
+
+    embedder = get_embedder()
+    texts = ["Occasionally, you leg may feel heavy or weak for a few hours.", "Fasting?",
+             " ".join(["A long passage about the injection and what to expect afterwards."] * 30)]
+    ours = embedder.encode(texts)
+    ref = embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    cos = (ours * ref).sum(axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
+    assert cos.min() > 0.99
