@@ -48,6 +48,7 @@ from api.service import (
     NotReadyError,
     ReindexBusyError,
     Service,
+    UnknownAnswerError,
     public_manifest,
 )
 from api.views import (
@@ -273,22 +274,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     async def feedback(body: FeedbackRequest) -> FeedbackResponse:
         """Stored with the question it belongs to (joined on `answer_id`); comments are redacted."""
-        log = service.log
         try:
-            known = body.answer_id in service.recent_ids or await anyio.to_thread.run_sync(
-                log.has_answer, body.answer_id)
-            if not known:
-                raise StarletteHTTPException(
-                    404, "Unknown answer_id: send the answer_id of a /v1/ask response.")
-            await anyio.to_thread.run_sync(log.add_feedback, body.answer_id, body.helpful, body.comment)
-        except StarletteHTTPException:
-            raise
-        except Exception as err:
-            logger.warning("feedback not stored: %s", type(err).__name__)
-            raise StarletteHTTPException(
-                503, "Feedback could not be stored right now; please try again in a minute.",
-                headers={"Retry-After": "30"},
-            ) from None
+            await service.feedback(body.answer_id, body.helpful, body.comment)
+        except UnknownAnswerError as err:
+            raise StarletteHTTPException(404, str(err)) from None
+        except LogUnavailableError as err:
+            raise StarletteHTTPException(503, str(err), headers={"Retry-After": "30"}) from None
         return FeedbackResponse(answer_id=body.answer_id)
 
     @app.get("/v1/documents", response_model=DocumentsResponse, tags=["answers"],

@@ -30,8 +30,10 @@ SETTINGS_ENV = "_CLINICQA_SERVE_SETTINGS"
 
 def _settings_json(settings: Settings) -> str:
     data = settings.model_dump(mode="json")
-    if settings.admin_token is not None:
-        data["admin_token"] = settings.admin_token.get_secret_value()
+    for secret in ("admin_token", "staff_password"):
+        value = getattr(settings, secret)
+        if value is not None:
+            data[secret] = value.get_secret_value()
     return json.dumps(data)
 
 
@@ -46,7 +48,12 @@ def app_factory() -> FastAPI:
 
     settings = settings_from_env()
     _configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    if settings.ui_enabled:
+        from ui import mount_ui
+
+        mount_ui(app)
+    return app
 
 
 def _configure_logging(level: str) -> None:

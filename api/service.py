@@ -29,7 +29,7 @@ from api import metrics
 from api.ratelimit import RateLimiter
 from qa.domain import Answer
 from qa.errors import ClinicQAError, InputError
-from qa.questionlog import LogEntry, LogWriter, QuestionLog
+from qa.questionlog import DailyAbstention, LogEntry, LogWriter, QuestionLog
 from qa.settings import Settings
 from qa.text import clean_question
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from qa.coverage import CoverageMap
     from qa.engine import Engine
     from qa.gaps import GapQuestion, GapReport
+    from qa.indexing import Progress
     from qa.lint import LintFinding
 
 logger = logging.getLogger("clinicqa.api")
@@ -61,8 +62,13 @@ class ReindexBusyError(ClinicQAError):
     """Another reindex is running in this worker."""
 
 
+class UnknownAnswerError(ClinicQAError):
+    """Feedback names an answer_id that this service never issued."""
+
+
 class LogUnavailableError(ClinicQAError):
-    """The question log database cannot be read: the content-team endpoints answer 503."""
+    """The question log database cannot be reached: answers still work; feedback, the content-team
+    endpoints and the UI's reports say so (503 in the API)."""
 
 
 _SPACES = re.compile(r"\s+")
@@ -377,16 +383,17 @@ class Service:
         return findings
 
     # --- reindex ---------------------------------------------------------------------------------
-    async def reindex(self) -> dict[str, Any]:
+    async def reindex(self, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild the index from the corpus in a worker thread, then swap it in. The old engine keeps
-        serving until the swap, and requests that started before it finish on the old one."""
+        serving until the swap, and requests that started before it finish on the old one.
+        ``progress(stage, done, total)`` is called from the build thread (see qa.indexing)."""
         if self.reindex_lock.locked():
             raise ReindexBusyError("A reindex is already running; try again when it has finished.")
         async with self.reindex_lock:
             previous = self._engine.index_version if self._engine is not None else None
             start = time.perf_counter()
             try:
-                engine = await anyio.to_thread.run_sync(self._build_and_load)
+                engine = await anyio.to_thread.run_sync(self._build_and_load, progress)
             except Exception:
                 metrics.REINDEX.labels("failed").inc()
                 raise
@@ -402,7 +409,7 @@ class Service:
                 "seconds": round(seconds, 3), "manifest": manifest,
             }
 
-    def _build_and_load(self) -> Engine:
+    def _build_and_load(self, progress: Progress | None = None) -> Engine:
         """``build_index`` writes a new build folder beside the serving one and switches the index's
         ``current`` link to it atomically; then a new engine is loaded from it. A file lock keeps two
         workers from building at the same time."""
@@ -419,10 +426,39 @@ class Service:
                 raise ReindexBusyError(
                     "Another worker is rebuilding the index; try again when it has finished.") from None
             try:
-                build_index(settings, corpus=Path(settings.corpus_dir), index_dir=index_dir)
+                build_index(settings, corpus=Path(settings.corpus_dir), index_dir=index_dir, progress=progress)
                 return Engine.load(settings)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    # --- feedback and the question log --------------------------------------------------------------
+    async def feedback(self, answer_id: str, helpful: bool, comment: str | None = None) -> None:
+        """Store feedback on an answer this service issued (joined to its log row on ``answer_id``).
+
+        Raises UnknownAnswerError for an answer_id never issued, LogUnavailableError when the database
+        cannot be reached. The API's POST /v1/feedback and the UI's thumbs both come through here."""
+        log = self.log
+        try:
+            known = answer_id in self.recent_ids or await anyio.to_thread.run_sync(log.has_answer, answer_id)
+            if not known:
+                raise UnknownAnswerError("Unknown answer_id: send the answer_id of a /v1/ask response.")
+            await anyio.to_thread.run_sync(log.add_feedback, answer_id, helpful, comment)
+        except UnknownAnswerError:
+            raise
+        except Exception as err:
+            logger.warning("feedback not stored: %s", type(err).__name__)
+            raise LogUnavailableError(
+                "Feedback could not be stored right now; please try again in a minute.") from None
+
+    async def abstention_history(self, days: int = 30) -> tuple[DailyAbstention, ...]:
+        """Questions and abstentions per day from the question log; LogUnavailableError when it is down."""
+        try:
+            return await anyio.to_thread.run_sync(lambda: self.log.abstention_by_day(days=days))
+        except ClinicQAError:
+            raise
+        except Exception as err:
+            logger.warning("question log unavailable: %s", type(err).__name__)
+            raise LogUnavailableError("The question log database is unavailable; try again later.") from None
 
     async def _watch_index(self) -> None:
         """Every few seconds, check which build the index folder's ``current`` points at; when another

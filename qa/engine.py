@@ -22,6 +22,7 @@ from qa.domain import (
     Citation,
     DocumentInfo,
     Escalation,
+    Page,
     Passage,
     Reason,
     SearchHit,
@@ -238,6 +239,16 @@ class Engine:
                 span = Span(chunk.start, chunk.end)
             hits.append(SearchHit(self._passage(retrieved, r), span))
         return hits
+
+    @property
+    def pages(self) -> tuple[Page, ...]:
+        """The indexed pages (text, headings and front matter), in index order."""
+        return self.data.pages
+
+    def page(self, doc_id: str) -> Page | None:
+        """One indexed page by its doc_id, or None."""
+        i = self.doc_index.get(doc_id)
+        return None if i is None else self.data.pages[i]
 
     # --- internals -----------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,19 @@ class QuestionPage:
     total: int
     page: int
     page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DailyAbstention:
+    """Questions logged on one UTC day and how many of them the assistant abstained on."""
+
+    day: date
+    questions: int
+    abstained: int
+
+    @property
+    def rate(self) -> float:
+        return self.abstained / self.questions if self.questions else 0.0
 
 
 def normalise_url(url: str) -> str:
@@ -488,6 +501,29 @@ class QuestionLog:
     def purge_expired(self, days: int, *, now: datetime | None = None) -> int:
         self.ensure_schema()
         return purge_expired(self.engine, days, now=now)
+
+    def abstention_by_day(self, *, days: int = 30, now: datetime | None = None) -> tuple[DailyAbstention, ...]:
+        """Per UTC day of the last ``days`` days (oldest first, days without questions included as zero):
+        how many questions were logged and how many abstained. Escalations count as abstentions, as in
+        the log's ``abstained`` column."""
+        if days < 1:
+            raise InputError(f"days must be at least 1 (got {days})")
+        self.ensure_schema()
+        end = (now or utcnow()).astimezone(UTC)
+        first = end.date() - timedelta(days=days - 1)
+        since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        counts: dict[date, list[int]] = {first + timedelta(days=i): [0, 0] for i in range(days)}
+        q = QuestionRecord
+        with self.engine.connect() as conn:
+            # Timestamps are read and bucketed here: date functions differ between SQLite and PostgreSQL,
+            # and the window is small (one row per question of the last few weeks, two columns).
+            rows = conn.execute(select(q.created_at, q.abstained).where(q.created_at >= since))
+            for created, abstained in rows:
+                bucket = counts.get(created.astimezone(UTC).date())
+                if bucket is not None:
+                    bucket[0] += 1
+                    bucket[1] += int(bool(abstained))
+        return tuple(DailyAbstention(day=d, questions=n, abstained=a) for d, (n, a) in sorted(counts.items()))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(default=1024, ge=0)  # 0 = no cache
     log_queue_size: int = Field(default=10_000, ge=1)  # pending question-log writes before dropping
 
+    # --- UI (ui/): the patient chat at /ui/ is public; the staff views at /staff/ need a sign-in ---
+    ui_enabled: bool = True  # mount the Gradio front end on the API app (clinicqa serve)
+    # Password of the staff sign-in (front desk and content team). None: the admin token is the password;
+    # with neither set, staff sign-in is refused. Rebuilding the index always asks for the admin token.
+    staff_password: SecretStr | None = None
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

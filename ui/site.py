@@ -1,0 +1,75 @@
+"""Plain pages served beside the Gradio apps: the root redirect, a view of each corpus page (where the
+chat's source links point when a page has no web address of its own) and the embed demo host page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ui.render import PAGES_PATH, esc, page_html
+
+if TYPE_CHECKING:
+    from api.service import Service
+
+PATIENT_PATH = "/ui"
+STAFF_PATH = "/staff"
+EMBED_DEMO_PATH = "/embed-demo"
+
+
+def embed_snippet(base_url: str, clinic_name: str) -> str:
+    """What the clinic pastes into its website: an iframe of the patient chat."""
+    return (
+        f'<iframe src="{esc(base_url.rstrip("/"))}{PATIENT_PATH}/" title="Ask {esc(clinic_name)}: '
+        'questions about your procedure"\n'
+        '        style="width:100%;max-width:480px;height:760px;border:1px solid #d1d5db;border-radius:8px"\n'
+        '        loading="lazy"></iframe>'
+    )
+
+
+def embed_demo_html(base_url: str, clinic_name: str) -> str:
+    snippet = embed_snippet(base_url, clinic_name)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(clinic_name)} — website with the assistant</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;background:#f3f4f6}"
+        "header{background:#0f766e;color:#fff;padding:1rem}main{display:flex;flex-wrap:wrap;gap:1.5rem;"
+        "padding:1rem;max-width:72rem;margin:auto}section{flex:1 1 20rem}aside{flex:1 1 22rem}"
+        "pre{white-space:pre-wrap;background:#fff;border:1px solid #d1d5db;padding:.6rem;font-size:.85rem}"
+        "</style></head><body>"
+        f"<header><h1 style=\"margin:0;font-size:1.4rem\">{esc(clinic_name)}</h1>"
+        "<p style=\"margin:.2rem 0 0 0\">A demo page standing in for the clinic's website.</p></header><main>"
+        "<section><h2>Questions about your procedure?</h2><p>The assistant answers from the clinic's own "
+        "pages, quoting them word for word, and tells you when it does not know.</p>"
+        "<h2>Add it to your website</h2><p>Paste this where the chat should appear, and list your website "
+        "in <code>CLINICQA_CORS_ORIGINS</code> so the browser lets it be embedded:</p>"
+        f"<pre><code>{esc(snippet)}</code></pre></section>"
+        f"<aside>{snippet}</aside></main></body></html>"
+    )
+
+
+def site_router(service: Service) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    async def root() -> RedirectResponse:
+        return RedirectResponse(f"{PATIENT_PATH}/", status_code=307)
+
+    @router.get(EMBED_DEMO_PATH)
+    async def embed_demo(request: Request) -> HTMLResponse:
+        base = str(request.base_url)
+        return HTMLResponse(embed_demo_html(base, service.settings.clinic_name))
+
+    @router.get(PAGES_PATH + "/{doc_id}")
+    async def page(doc_id: str) -> HTMLResponse:
+        engine = service.engine
+        found = engine.page(doc_id)
+        if found is None:
+            raise StarletteHTTPException(404, "No such page in the serving index.")
+        info = next((d for d in engine.documents() if d.doc_id == doc_id), None)
+        return HTMLResponse(page_html(found, info, service.settings.clinic_name))
+
+    return router
