@@ -3,7 +3,9 @@
 
 Each test asserts what a person sees. axe-core (4.12, bundled by axe-playwright-python) checks every view
 for serious or critical accessibility violations. Screenshots of each view, at desktop (1280 px) and mobile
-(375 px) widths, are saved in docs/screenshots/ (shown in the README).
+(375 px) widths, are taken on every run (so a view that fails to render fails the test) and written to
+docs/screenshots/ (shown in the README) only when CLINICQA_UPDATE_SCREENSHOTS=1; otherwise to a temporary
+folder, so a test run leaves the work tree clean.
 
 Without /usr/bin/chromium these tests skip with a message — except in CI (CI=true), where scripts/setup
 installs it, and a missing browser fails.
@@ -16,6 +18,7 @@ import os
 import shutil
 import socket
 import statistics
+import tempfile
 import threading
 import time
 import urllib.error
@@ -30,7 +33,8 @@ import pytest
 from qa.settings import PROJECT_ROOT, Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = (PROJECT_ROOT / "docs" / "screenshots" if os.environ.get("CLINICQA_UPDATE_SCREENSHOTS") == "1"
+               else Path(tempfile.gettempdir()) / "clinicqa-screenshots")
 TOKEN = "ui-test-admin-token"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
