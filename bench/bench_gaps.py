@@ -38,6 +38,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from qa.embedding import usable_cpus
 from qa.engine import Engine
 from qa.evaluation import split_of
 from qa.gaps import GapReport, cluster, gap_report_from_log, is_gap, normalise, questions_from_log
@@ -208,6 +209,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=PROJECT_ROOT / "out" / "bench-gaps")
     ap.add_argument("--size", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0 = every CPU, as `clinicqa gaps` uses; the API's workers use 1)")
     ap.add_argument("--sweep", default="0.4,0.45,0.5,0.55,0.6")
     ap.add_argument("--weights", default="0,0.3,0.5")
     a = ap.parse_args()
@@ -216,7 +219,8 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     a.work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261128)
-    settings = Settings(index_dir=a.index, corpus_dir=a.corpus, cache_dir=str(a.work / "cache"))
+    settings = Settings(index_dir=a.index, corpus_dir=a.corpus, cache_dir=str(a.work / "cache"),
+                        query_threads=a.threads or usable_cpus())
     engine = Engine.load(settings)
     print("load:", uptime())
 

@@ -38,6 +38,13 @@ def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings
     return s
 
 
+def _batch(settings: Settings) -> Settings:
+    """Settings for a one-off batch job (a report): torch may use every CPU, unlike a serving worker."""
+    from qa.embedding import usable_cpus
+
+    return settings.model_copy(update={"query_threads": usable_cpus()})
+
+
 def _fail(error: Exception) -> typer.Exit:
     err.print(f"[bold red]error:[/] {error}")
     return typer.Exit(code=2)
@@ -320,7 +327,7 @@ def gaps(
     now = datetime.now(UTC)
     try:
         start = now - parse_since(since) if since else None
-        engine = Engine.load(s)
+        engine = Engine.load(_batch(s))
         if questions is not None:
             with _progress() as bar:
                 task = bar.add_task("answering", total=None)
@@ -389,7 +396,7 @@ def coverage(
     now = datetime.now(UTC)
     try:
         start = now - parse_since(since) if since else None
-        engine = Engine.load(s, with_model=False)
+        engine = Engine.load(_batch(s), with_model=False)
         cmap = coverage_map(engine, s, _log_rows(s, start), since=start, now=now)
     except ClinicQAError as e:
         raise _fail(e) from None
