@@ -161,13 +161,13 @@ class Engine:
             q_vec = self.embedder.encode_query(question)
         retrieved = self.retriever.retrieve(q_terms, q_vec, k or self.settings.retrieve_k, allowed)
         resid_vec = q_vec
-        top_title = ""
+        top_title, resid = "", question
         if len(retrieved.chunks):
             top_title = self.data.pages[int(self._chunk_doc[int(retrieved.chunks[0])])].title
             resid = residual_question(question, top_title)
             if resid != question:
                 resid_vec = self.embedder.encode_query(resid)
-        intent = intent_terms(question, top_title)
+        intent = intent_terms(question, top_title, resid)
         windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec, intent,
                                          self.model.assoc if self.model else None)
         scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)

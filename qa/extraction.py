@@ -163,6 +163,9 @@ class Extractor:
             self.block_first[u] = first
             self.block_rank[u] = rank
             prev, heading_seen = u, False
+        # The units of block b are _block_order[_block_bounds[b] : _block_bounds[b + 1]].
+        self._block_order = np.argsort(self.block_of, kind="stable")
+        self._block_bounds = np.searchsorted(self.block_of[self._block_order], np.arange(block + 2))
         vec = np.zeros((block + 2, d.unit_vectors.shape[1]), dtype=np.float32)
         mask = self.block_of >= 0
         np.add.at(vec, self.block_of[mask], d.unit_vectors[mask])
@@ -176,11 +179,7 @@ class Extractor:
     def _block_terms_uncached(self, block: int) -> frozenset[str]:
         if block < 0:
             return frozenset()
-        if not hasattr(self, "_block_units"):
-            order = np.argsort(self.block_of, kind="stable")
-            bounds = np.searchsorted(self.block_of[order], np.arange(int(self.block_of.max()) + 2))
-            self._block_units = (order, bounds)
-        order, bounds = self._block_units
+        order, bounds = self._block_order, self._block_bounds
         out: set[str] = set()
         for u in order[bounds[block] : bounds[block + 1]].tolist():
             out |= self._unit_terms(u)
@@ -226,7 +225,6 @@ class Extractor:
                 continue
             uvec = d.unit_vectors[units]
             sims = uvec @ q_vec
-            uvec @ resid
             head_u = int(d.chunk_heading_unit[ci])
             dense_head = float(d.unit_vectors[head_u] @ q_vec) if head_u >= 0 else 0.0
             resid_head = float(d.unit_vectors[head_u] @ resid) if head_u >= 0 else 0.0

@@ -41,10 +41,13 @@ class IntentExample:
     sentences: tuple[tuple[frozenset[str], bool], ...]
 
 
-def intent_terms(question: str, topic: str) -> frozenset[str]:
-    """The question's content terms that are not about ``topic`` (the top page's title)."""
-    topic_terms = set(terms(topic)) if topic else set()
-    rest = residual_question(question, topic) if topic else question
+def intent_terms(question: str, topic: str, residual: str | None = None) -> frozenset[str]:
+    """The question's content terms that are not about ``topic`` (the top page's title). ``residual``:
+    ``residual_question(question, topic)`` when the caller has already computed it."""
+    if not topic:
+        return frozenset(terms(question))
+    topic_terms = set(terms(topic))
+    rest = residual_question(question, topic) if residual is None else residual
     return frozenset(t for t in terms(rest) if t not in topic_terms)
 
 
@@ -101,13 +104,12 @@ class IntentAssociation:
         out = np.zeros((len(window_terms), 2), dtype=np.float64)
         if not any(r in self.table for r in intent):
             return out
-        block_cache: dict[int, float] = {}
+        block_cache: dict[frozenset[str], float] = {}  # many windows share a paragraph
         for i, (w, b) in enumerate(zip(window_terms, block_terms, strict=True)):
             out[i, 0] = self.score(intent, w)
-            key = id(b)
-            if key not in block_cache:
-                block_cache[key] = self.score(intent, b)
-            out[i, 1] = block_cache[key]
+            if b not in block_cache:
+                block_cache[b] = self.score(intent, b)
+            out[i, 1] = block_cache[b]
         return out
 
     def to_json(self) -> dict[str, Any]:
