@@ -118,6 +118,9 @@ class IntentAssociation:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> IntentAssociation:
         table = d.get("table", {})
-        if not isinstance(table, dict):
-            raise ValueError("intent association table must be an object")
-        return cls({str(r): {str(w): float(v) for w, v in row.items()} for r, row in table.items()})
+        if not isinstance(table, dict) or not all(isinstance(row, dict) for row in table.values()):
+            raise ValueError("intent association table must map each intent term to an object of weights")
+        try:
+            return cls({str(r): {str(w): float(v) for w, v in row.items()} for r, row in table.items()})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"intent association weights must be numbers ({err})") from None

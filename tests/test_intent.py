@@ -67,6 +67,10 @@ def test_association_round_trips_through_json() -> None:
     assert again.table == assoc.table
     with pytest.raises(ValueError):
         IntentAssociation.from_json({"table": ["not", "a", "mapping"]})
+    with pytest.raises(ValueError):
+        IntentAssociation.from_json({"table": {"outlook": ["not", "weights"]}})
+    with pytest.raises(ValueError):
+        IntentAssociation.from_json({"table": {"outlook": {"prognosi": None}}})
 
 
 def test_the_answer_model_file_keeps_the_association(tmp_path) -> None:  # type: ignore[no-untyped-def]
