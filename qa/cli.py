@@ -179,6 +179,9 @@ def fit(
     cv: Annotated[bool, typer.Option(help="Only print 5-fold cross-validated quality; write nothing")] = False,
     max_wrong: Annotated[float, typer.Option(
         help="Highest wrong-answer rate allowed on the tune split when choosing the threshold")] = 0.15,
+    wrong_bound_z: Annotated[float, typer.Option(
+        help="Hold the wrong-answer rate's Wilson upper bound at this z to --max-wrong (1.645: 95 % "
+             "one-sided; 0: the observed rate)")] = 1.645,
 ) -> None:
     """Fit the sentence ranker, the confidence calibrator and the threshold on labelled questions."""
     from qa.engine import Engine
@@ -186,6 +189,8 @@ def fit(
 
     if not 0.0 < max_wrong < 1.0:
         raise _fail(ClinicQAError("--max-wrong must be between 0 and 1, e.g. 0.10."))
+    if not 0.0 <= wrong_bound_z <= 5.0:
+        raise _fail(ClinicQAError("--wrong-bound-z must be between 0 and 5, e.g. 1.645."))
     if not len(questions) == len(corpus) == len(index):
         raise _fail(ClinicQAError("Give one --corpus and one --index for each --questions, in the same order."))
     try:
@@ -200,13 +205,13 @@ def fit(
                 samples += collect(engine, qs, progress=lambda n, t=task: bar.advance(t, n))  # type: ignore[misc]
             models.add(str(engine.manifest.get("model")))
         if cv:
-            for k, v in cross_validate(samples, max_wrong=max_wrong).items():
+            for k, v in cross_validate(samples, max_wrong=max_wrong, z=wrong_bound_z).items():
                 out.print(f"{k:24s} {v}")
             return
         model = fit_answer_model(samples, {
             "questions": [p.name for p in questions], "split": split, "fusion": s.fusion,
             "model": sorted(models),
-        }, max_wrong=max_wrong)
+        }, max_wrong=max_wrong, z=wrong_bound_z)
         model.save(output)
     except ClinicQAError as e:
         raise _fail(e) from None

@@ -32,7 +32,6 @@ from qa.embedding import Embedder, get_embedder
 from qa.errors import ClinicQAError, IndexMismatchError, InputError
 from qa.extraction import (
     DEFAULT_MODEL_PATH,
-    WINDOW_FEATURES,
     AnswerModel,
     Extractor,
     Windows,
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_LEX_PAGE = WINDOW_FEATURES.index("lex_page")
-_DENSE_CHUNK = WINDOW_FEATURES.index("dense_chunk")
 
 
 @dataclass(frozen=True)
@@ -211,8 +208,9 @@ class Engine:
             return Answer(question=q, abstained=False, reason=Reason.ANSWERED, confidence=conf, best=best,
                           citations=citations, alternatives=alternatives, retrieved=passages,
                           answer_id=answer_id, latency_ms=_ms(t0))
-        f = tr.windows.features[best_i]
-        weak = f[_LEX_PAGE] < 0.5 and f[_DENSE_CHUNK] < 0.4
+        # The pages do not seem to cover the question at all (rather than: unsure which sentence answers it).
+        weak = float(self.model.calibrator.covered(
+            confidence_features(tr.windows, tr.scores, best_i, tr.retrieved))[0]) < 0.5
         return Answer(question=q, abstained=True,
                       reason=Reason.NO_RELEVANT_PASSAGE if weak else Reason.LOW_CONFIDENCE,
                       confidence=conf, best=best, alternatives=alternatives, retrieved=passages,
@@ -287,7 +285,7 @@ class Engine:
         if self.model is None:
             raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
         x = confidence_features(tr.windows, tr.scores, i, tr.retrieved)
-        return float(self.model.calibrator.proba(x.reshape(1, -1))[0])
+        return float(self.model.calibrator.proba(x)[0])
 
     def _candidate(self, tr: Trace, i: int, conf: float, passages: tuple[Passage, ...]) -> Candidate:
         w = tr.windows.items[i]

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from qa.intent import IntentAssociation
+from qa.intent import IntentAssociation, position_term
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved
 from qa.store import UNIT_SENTENCE, IndexData
@@ -39,7 +39,11 @@ ASSOC_COLUMNS = slice(len(WINDOW_FEATURES) - 2, len(WINDOW_FEATURES))
 
 CONFIDENCE_FEATURES = (
     "score", "margin", "lex_page", "lex_title", "lex_win", "dense_chunk", "dense_max", "dense_head",
-    "log_bm25", "resid_block_first", "dense_block",
+    "log_bm25", "resid_block_first", "dense_block", "p_block",
+)
+# What the "do the pages cover this at all?" half of the calibrator sees (a subset of the above).
+ANSWERABLE_FEATURES = (
+    "score", "lex_page", "lex_title", "dense_chunk", "dense_max", "dense_head", "log_bm25", "dense_block",
 )
 
 
@@ -51,14 +55,17 @@ class Window:
     start: int  # page offsets
     end: int
     n_sentences: int
+    block: int = -1  # the paragraph (block) of its first sentence, an index over the whole index
 
 
 @dataclass(frozen=True)
 class Windows:
     items: list[Window]
     features: np.ndarray  # (n_windows, len(WINDOW_FEATURES))
-    terms: tuple[frozenset[str], ...] = ()  # each window's content terms
-    block_terms: tuple[frozenset[str], ...] = ()  # the terms of each window's paragraph (shared objects)
+    # For the intent association: each window's content terms and those of its paragraph (shared
+    # objects), each with the position pseudo-term of the paragraph (qa.intent.position_term).
+    terms: tuple[frozenset[str], ...] = ()
+    block_terms: tuple[frozenset[str], ...] = ()
 
 
 class LinearModel:
@@ -91,12 +98,48 @@ class LinearModel:
                    np.asarray(d["coef"], dtype=np.float64), float(d["intercept"]))
 
 
+class Calibrator:
+    """Confidence = P(the pages cover the question) × P(the chosen quote is right | they do).
+
+    Two logistic models over :data:`CONFIDENCE_FEATURES`: ``answerable`` (over the subset
+    :data:`ANSWERABLE_FEATURES`) is fitted on every tune question with its answerable label; ``correct``
+    on the answerable ones with whether the best window was correct. A question the pages do not cover
+    is never answered correctly, so the product estimates the probability that the answer is right; the
+    factorisation keeps uncovered questions at the bottom (abstention AUROC) while the second factor
+    lowers the confidence of answers whose paragraph the ranker was unsure of (wrong-answer rate).
+    """
+
+    _ANSWERABLE_COLUMNS: ClassVar[list[int]] = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
+
+    def __init__(self, answerable: LinearModel, correct: LinearModel) -> None:
+        self.answerable = answerable
+        self.correct = correct
+
+    def covered(self, x: np.ndarray) -> np.ndarray:
+        """P(the pages cover the question), per row of confidence features."""
+        return self.answerable.proba(np.atleast_2d(x)[:, self._ANSWERABLE_COLUMNS])
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        return self.covered(x) * self.correct.proba(x)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answerable": self.answerable.to_json(), "correct": self.correct.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Calibrator:
+        if "answerable" not in d or "correct" not in d:
+            raise ValueError("the calibrator was written by an older clinicqa (one model, not two)")
+        return cls(LinearModel.from_json(d["answerable"], ANSWERABLE_FEATURES),
+                   LinearModel.from_json(d["correct"], CONFIDENCE_FEATURES))
+
+
 @dataclass(frozen=True)
 class AnswerModel:
     """The fitted ranker, the confidence calibrator and the answer threshold (qa/data/answer_model.json)."""
 
     ranker: LinearModel
-    calibrator: LinearModel
+    calibrator: Calibrator
     threshold: float
     provenance: dict[str, Any]
     assoc: IntentAssociation | None = None
@@ -105,7 +148,7 @@ class AnswerModel:
     def load(cls, path: Path) -> AnswerModel:
         d = json.loads(path.read_text(encoding="utf-8"))
         return cls(LinearModel.from_json(d["ranker"], WINDOW_FEATURES),
-                   LinearModel.from_json(d["calibrator"], CONFIDENCE_FEATURES),
+                   Calibrator.from_json(d["calibrator"]),
                    float(d["threshold"]), d.get("provenance", {}),
                    IntentAssociation.from_json(d["intent_assoc"]) if d.get("intent_assoc") else None)
 
@@ -180,10 +223,16 @@ class Extractor:
         if block < 0:
             return frozenset()
         order, bounds = self._block_order, self._block_bounds
-        out: set[str] = set()
-        for u in order[bounds[block] : bounds[block + 1]].tolist():
+        units = order[bounds[block] : bounds[block + 1]].tolist()
+        out: set[str] = {position_term(int(self.block_rank[units[0]]))} if units else set()
+        for u in units:
             out |= self._unit_terms(u)
         return frozenset(out)
+
+    def assoc_terms(self, unit: int) -> frozenset[str]:
+        """A sentence's terms as the intent association sees them: its content terms and the position
+        pseudo-term of its paragraph."""
+        return self._unit_terms(unit) | {position_term(int(self.block_rank[unit]))}
 
     def _page_terms_uncached(self, doc: int) -> frozenset[str]:
         p = self.data.pages[doc]
@@ -261,8 +310,8 @@ class Extractor:
                     acc = acc + uvec[k]
                     seen |= self._unit_terms(int(units[k]))
                     norm = float(np.linalg.norm(acc)) or 1.0
-                    items.append(Window(ci, r, doc, starts[j], ends[k], length))
-                    win_terms.append(frozenset(seen))
+                    items.append(Window(ci, r, doc, starts[j], ends[k], length, int(blocks[j])))
+                    win_terms.append(frozenset(seen | {position_term(int(brank[j]))}))
                     blk_terms.append(self._block_terms(int(blocks[j])))
                     rows.append([
                         float(acc @ q_vec) / norm, float(sims[j : k + 1].max()), float(sims[j]),
@@ -290,10 +339,16 @@ def confidence_features(windows: Windows, scores: np.ndarray, best: int, retriev
     w = windows.items[best]
     others = [i for i, o in enumerate(windows.items) if o.end <= w.start or o.start >= w.end or o.doc != w.doc]
     runner_up = float(scores[others].max()) if others else float(scores[best]) - 10.0
+    # The ranker is a conditional logit: the softmax of its scores is its probability of each window
+    # being the answer. The mass on the best window's paragraph is its belief that the paragraph is right
+    # (any sentence of the right paragraph is usually a right answer).
+    p = np.exp(scores - scores.max())
+    same = np.asarray([o.doc == w.doc and o.block == w.block for o in windows.items])
+    p_block = float(p[same].sum() / p.sum())
     return np.asarray([
         float(scores[best]), float(scores[best]) - runner_up,
         f[best, col["lex_page"]], f[best, col["lex_title"]], f[best, col["lex_win"]],
         f[best, col["dense_chunk"]], f[best, col["dense_max"]], f[best, col["dense_head"]],
         float(np.log1p(max(float(retrieved.bm25[0]) if len(retrieved.bm25) else 0.0, 0.0))),
-        f[best, col["resid_block_first"]], f[best, col["dense_block"]],
+        f[best, col["resid_block_first"]], f[best, col["dense_block"]], p_block,
     ], dtype=np.float64)

@@ -23,6 +23,7 @@ ranker learns how much to trust the feature on questions the table has not seen.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,14 +42,33 @@ class IntentExample:
     sentences: tuple[tuple[frozenset[str], bool], ...]
 
 
+_WORD = re.compile(r"[a-z]+")
+# Pseudo-terms: "§what", "§do" (the function words of a question that has no other intent word) and
+# "§par0".."§par2" (where a paragraph sits on its page) share the table with real words.
+PSEUDO = "§"
+
+
 def intent_terms(question: str, topic: str, residual: str | None = None) -> frozenset[str]:
     """The question's content terms that are not about ``topic`` (the top page's title). ``residual``:
-    ``residual_question(question, topic)`` when the caller has already computed it."""
+    ``residual_question(question, topic)`` when the caller has already computed it.
+
+    A question that is only its topic and function words ("What is (are) Gout?", "What to do for
+    Gout?") has no content intent term; its function words then stand for what it asks, as
+    pseudo-terms ("§what", "§is", "§are"; "§what", "§to", "§do", "§for")."""
     if not topic:
         return frozenset(terms(question))
     topic_terms = set(terms(topic))
     rest = residual_question(question, topic) if residual is None else residual
-    return frozenset(t for t in terms(rest) if t not in topic_terms)
+    found = frozenset(t for t in terms(rest) if t not in topic_terms)
+    if found or rest == question:
+        return found
+    return frozenset(PSEUDO + w for w in _WORD.findall(rest.lower()))
+
+
+def position_term(paragraph_rank: int) -> str:
+    """The pseudo-term for a paragraph's place on its page: first, second, or later (``§par0``..``§par2``)
+    — definitions come first, outlooks late: where the answer sits depends on what is asked."""
+    return f"{PSEUDO}par{min(paragraph_rank, 2)}"
 
 
 class IntentAssociation:

@@ -106,3 +106,24 @@ def test_cross_fitted_features_never_use_the_questions_own_label() -> None:
                                                            s.trace.windows.block_terms)
         np.testing.assert_allclose(s.trace.windows.features[:, ASSOC_COLUMNS], expected)
     assert any(s.trace.windows.features[:, ASSOC_COLUMNS].any() for s in crossed)
+
+
+def test_a_question_that_is_only_its_topic_asks_through_its_function_words() -> None:
+    assert intent_terms("What is (are) Trigeminal Neuralgia?", "Trigeminal Neuralgia") == \
+        frozenset({"§what", "§is", "§are"})
+    assert intent_terms("What to do for Gout?", "Gout") == frozenset({"§what", "§to", "§do", "§for"})
+    # a question that shares no word with the page keeps its own words, and never gets pseudo-terms
+    assert intent_terms("Is it painful?", "Gout") == frozenset(terms("Is it painful?"))
+
+
+def test_definition_questions_learn_that_the_first_paragraph_answers_them() -> None:
+    from qa.intent import position_term
+
+    assert [position_term(r) for r in (0, 1, 2, 7)] == ["§par0", "§par1", "§par2", "§par2"]
+    about = frozenset({"§what", "§is"})
+    def page(first: str, later: str) -> IntentExample:
+        return IntentExample(about, ((_sentence(first) | {"§par0"}, True), (_sentence(later) | {"§par2"}, False)))
+    assoc = IntentAssociation.fit([page("Gout is a form of arthritis.", "Treatment includes rest."),
+                                   page("Sciatica is pain along a nerve.", "Most people recover."),
+                                   page("A cyst is a sac of fluid.", "Surgery may help.")])
+    assert assoc.score(about, frozenset({"§par0"})) > 0 > assoc.score(about, frozenset({"§par2"}))

@@ -26,7 +26,7 @@ from qa.domain import (
     Span,
 )
 from qa.settings import PROJECT_ROOT, Settings
-from qa.starters import self_contained, starter_questions
+from qa.starters import answered_starters, self_contained, starter_questions
 from ui import mount_ui
 from ui.auth import COOKIE, check_credentials, make_session, session_user
 from ui.render import answer_html, esc, highlighted, page_link, search_results_html
@@ -128,15 +128,17 @@ def test_search_results_show_page_section_review_date_highlight_and_copy_text() 
 
 # --- starter questions ----------------------------------------------------------------------------------
 
-def test_starter_questions_are_self_contained_headings_one_per_page_clinic_pages_first() -> None:
-    def page(doc_id: str, title: str, headings: list[str], synthetic: bool = True) -> Page:
-        text, spans = "", []
-        for h in headings:
-            spans.append(Heading(len(text), len(text) + len(h)))
-            text += h + "\n\nBody.\n\n"
-        return Page(doc_id=doc_id, title=title, text=text, source=doc_id, headings=tuple(spans),
-                    synthetic=synthetic)
+def _page(doc_id: str, title: str, headings: list[str], synthetic: bool = True) -> Page:
+    text, spans = "", []
+    for h in headings:
+        spans.append(Heading(len(text), len(text) + len(h)))
+        text += h + "\n\nBody.\n\n"
+    return Page(doc_id=doc_id, title=title, text=text, source=doc_id, headings=tuple(spans),
+                synthetic=synthetic)
 
+
+def test_starter_questions_are_self_contained_headings_one_per_page_clinic_pages_first() -> None:
+    page = _page
     pages = [
         page("b", "Genicular Nerve Block", ["What are the risks?", "What is a genicular nerve block?"]),
         page("a", "Iliopsoas Injection", ["What is Iliopsoas injection?", "Iliopsoas injection aftercare?"],
@@ -277,7 +279,7 @@ def test_with_the_log_down_the_chat_answers_feedback_and_reports_say_unavailable
 
 
 def test_every_starter_question_of_the_clinic_corpus_is_answered(engine: Any) -> None:
-    starters = starter_questions(engine.pages, 6)
+    starters = answered_starters(engine, 6)
     assert len(starters) == 6 and starters[0].doc_id == "iliopsoas-injection"
     for s in starters:
         answer = engine.ask(s.question)
@@ -326,3 +328,12 @@ def test_clinicqa_serve_mounts_the_ui_unless_it_is_turned_off(monkeypatch: pytes
             assert not mounts & {"/ui", "/staff"}
             assert client.get("/staff-login").status_code == 404
         app.state.service.log.dispose()
+
+
+def test_a_heading_the_engine_would_not_answer_is_not_suggested() -> None:
+    pages = [_page("a", "Epidural injection",
+                   ["What is an epidural injection?", "How long does an epidural injection last?"]),
+             _page("b", "Nerve block", ["What is a nerve block?"])]
+    refused = {"What is an epidural injection?"}
+    got = starter_questions(pages, 5, answered=lambda q, doc: q not in refused)
+    assert [s.question for s in got] == ["How long does an epidural injection last?", "What is a nerve block?"]

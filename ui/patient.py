@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from qa.errors import InputError
-from qa.starters import starter_questions
+from qa.starters import answered_starters
 from ui.render import answer_html, esc
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class PatientChat:
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self._starters: tuple[str, list[str]] | None = None  # (index build id, starter questions)
 
     async def respond(self, message: str, history: list[Message], ids: dict[int, str],
                       request: gr.Request) -> tuple[str, list[Message], list[Message], dict[int, str], str]:
@@ -104,7 +105,11 @@ class PatientChat:
         """Labels for the starter buttons, then the visibility of their row (on page load, so that a
         reindex or a late-loading index is reflected)."""
         try:
-            texts = [s.question for s in starter_questions(self.service.engine.pages, STARTERS)]
+            engine = self.service.engine
+            build = str(engine.manifest.get("build_id"))
+            if self._starters is None or self._starters[0] != build:  # checked once per index build
+                self._starters = (build, [s.question for s in answered_starters(engine, STARTERS)])
+            texts = self._starters[1]
         except Exception:  # no index loaded yet: the chat works without suggestions
             texts = []
         buttons = [gr.update(value=texts[i], visible=True) if i < len(texts) else gr.update(visible=False)
