@@ -240,7 +240,7 @@ def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
     conf = calibrator.proba(cx)
     threshold = choose_threshold(conf, cy, answerable, max_wrong, z)
     prov = {**provenance, "tune_questions": len(samples), "ranker_questions": len(rows),
-            "calibration": f"P(covered) x P(right | covered), on {folds}-fold cross-fitted ranker scores",
+            "calibration": f"P(covered) x P(right | covered), Platt-scaled, on {folds}-fold cross-fitted ranker scores",
             "threshold_rule": THRESHOLD_RULE.format(max_wrong=max_wrong, z=z)}
     prov["intent_terms"] = len(assoc)
     return AnswerModel(ranker, calibrator, threshold, prov, assoc)
@@ -252,7 +252,11 @@ def fit_calibrator(x: np.ndarray, correct: np.ndarray, answerable: np.ndarray) -
     cols = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
     covered = _fit_logistic(x[:, cols], answerable, ANSWERABLE_FEATURES, c=0.5)
     right = _fit_logistic(x[answerable], correct[answerable], CONFIDENCE_FEATURES, c=0.5)
-    return Calibrator(covered, right)
+    product = Calibrator(covered, right)
+    platt = _fit_logistic(product.log_odds(x)[:, None], correct, ("log_odds",), c=100.0)
+    # back from the standardised input of the one-variable fit to a scale and shift of the log-odds
+    scale = float(platt.coef[0] / platt.scale[0])
+    return Calibrator(covered, right, scale, float(platt.intercept - scale * platt.mean[0]))
 
 
 THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy on the tune split "

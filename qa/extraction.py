@@ -99,39 +99,51 @@ class LinearModel:
 
 
 class Calibrator:
-    """Confidence = P(the pages cover the question) × P(the chosen quote is right | they do).
+    """Confidence = P(the pages cover the question) × P(the chosen quote is right | they do), recalibrated.
 
     Two logistic models over :data:`CONFIDENCE_FEATURES`: ``answerable`` (over the subset
     :data:`ANSWERABLE_FEATURES`) is fitted on every tune question with its answerable label; ``correct``
     on the answerable ones with whether the best window was correct. A question the pages do not cover
     is never answered correctly, so the product estimates the probability that the answer is right; the
     factorisation keeps uncovered questions at the bottom (abstention AUROC) while the second factor
-    lowers the confidence of answers whose paragraph the ranker was unsure of (wrong-answer rate).
+    lowers the confidence of answers whose paragraph the ranker was unsure of (wrong-answer rate). A
+    product of two fitted probabilities is not itself calibrated: a final one-variable logistic fit on
+    its log-odds (``scale``, ``shift``; Platt scaling) maps it to the observed rate of right answers.
     """
 
     _ANSWERABLE_COLUMNS: ClassVar[list[int]] = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
 
-    def __init__(self, answerable: LinearModel, correct: LinearModel) -> None:
+    def __init__(self, answerable: LinearModel, correct: LinearModel, scale: float = 1.0,
+                 shift: float = 0.0) -> None:
         self.answerable = answerable
         self.correct = correct
+        self.scale = scale
+        self.shift = shift
 
     def covered(self, x: np.ndarray) -> np.ndarray:
         """P(the pages cover the question), per row of confidence features."""
         return self.answerable.proba(np.atleast_2d(x)[:, self._ANSWERABLE_COLUMNS])
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
+    def log_odds(self, x: np.ndarray) -> np.ndarray:
+        """The log-odds of the uncalibrated product P(covered) × P(right | covered)."""
         x = np.atleast_2d(x)
-        return self.covered(x) * self.correct.proba(x)
+        p = np.clip(self.covered(x) * self.correct.proba(x), 1e-6, 1 - 1e-6)
+        return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.scale * self.log_odds(x) + self.shift)))
 
     def to_json(self) -> dict[str, Any]:
-        return {"answerable": self.answerable.to_json(), "correct": self.correct.to_json()}
+        return {"answerable": self.answerable.to_json(), "correct": self.correct.to_json(),
+                "scale": self.scale, "shift": self.shift}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Calibrator:
         if "answerable" not in d or "correct" not in d:
             raise ValueError("the calibrator was written by an older clinicqa (one model, not two)")
         return cls(LinearModel.from_json(d["answerable"], ANSWERABLE_FEATURES),
-                   LinearModel.from_json(d["correct"], CONFIDENCE_FEATURES))
+                   LinearModel.from_json(d["correct"], CONFIDENCE_FEATURES),
+                   float(d.get("scale", 1.0)), float(d.get("shift", 0.0)))
 
 
 @dataclass(frozen=True)

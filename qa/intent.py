@@ -76,6 +76,7 @@ class IntentAssociation:
 
     def __init__(self, table: dict[str, dict[str, float]]) -> None:
         self.table = table
+        self._cache: dict[frozenset[str], tuple[dict[str, float], int]] = {}
 
     def __len__(self) -> int:
         return len(self.table)
@@ -111,24 +112,43 @@ class IntentAssociation:
                 table[r] = row
         return cls(table)
 
+    def _merged(self, intent: frozenset[str]) -> tuple[dict[str, float], int]:
+        """The rows of the question's known intent terms summed into one (cached: intents repeat)."""
+        hit = self._cache.get(intent)
+        if hit is None:
+            rows = [self.table[r] for r in sorted(intent) if r in self.table]
+            merged: dict[str, float] = {}
+            for row in rows:
+                for w, v in row.items():
+                    merged[w] = merged.get(w, 0.0) + v
+            hit = (merged, len(rows))
+            if len(self._cache) < 4096:
+                self._cache[intent] = hit
+        return hit
+
     def score(self, intent: Iterable[str], words: frozenset[str]) -> float:
-        rows = [self.table[r] for r in intent if r in self.table]
-        if not rows or not words:
+        merged, n_rows = self._merged(frozenset(intent))
+        if not n_rows or not words:
             return 0.0
-        norm = math.sqrt(len(words) + 1)
-        return sum(sum(row.get(w, 0.0) for w in words) for row in rows) / (len(rows) * norm)
+        return sum(merged[w] for w in merged.keys() & words) / (n_rows * math.sqrt(len(words) + 1))
 
     def columns(self, intent: frozenset[str], window_terms: Sequence[frozenset[str]],
                 block_terms: Sequence[frozenset[str]]) -> np.ndarray:
         """``(n_windows, 2)``: the association of each window and of its paragraph with ``intent``."""
         out = np.zeros((len(window_terms), 2), dtype=np.float64)
-        if not any(r in self.table for r in intent):
+        merged, n_rows = self._merged(intent)
+        if not n_rows:
             return out
+        keys = merged.keys()
+
+        def score(words: frozenset[str]) -> float:
+            return sum(merged[w] for w in keys & words) / (n_rows * math.sqrt(len(words) + 1)) if words else 0.0
+
         block_cache: dict[frozenset[str], float] = {}  # many windows share a paragraph
         for i, (w, b) in enumerate(zip(window_terms, block_terms, strict=True)):
-            out[i, 0] = self.score(intent, w)
+            out[i, 0] = score(w)
             if b not in block_cache:
-                block_cache[b] = self.score(intent, b)
+                block_cache[b] = score(b)
             out[i, 1] = block_cache[b]
         return out
 

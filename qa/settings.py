@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     retrieve_k: int = 20
     fusion: str = "weighted"
     rrf_k: int = 60
-    fusion_alpha: float = 0.5  # weight of BM25 in "weighted" fusion
+    fusion_alpha: float = 0.2  # weight of BM25 in "weighted" fusion (tune-split sweep in BENCHMARKS.md)
 
     # Answering
     extract_passages: int = 12  # top passages whose sentences are considered

@@ -1,4 +1,4 @@
-"""The confidence: P(the pages cover the question) × P(the quote is right | they do), and its features."""
+"""The confidence: P(the pages cover the question) × P(the quote is right | they do), recalibrated; its features."""
 
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ def test_confidence_is_the_product_of_coverage_and_correctness() -> None:
     x, correct, answerable = _toy()
     cal = fit_calibrator(x, correct, answerable)
     cols = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
-    np.testing.assert_allclose(cal.proba(x), cal.answerable.proba(x[:, cols]) * cal.correct.proba(x))
+    product = np.clip(cal.answerable.proba(x[:, cols]) * cal.correct.proba(x), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(cal.log_odds(x), np.log(product / (1 - product)), rtol=1e-6)
+    np.testing.assert_allclose(cal.proba(x), 1 / (1 + np.exp(-(cal.scale * cal.log_odds(x) + cal.shift))))
+    assert cal.scale > 0  # the recalibration keeps the order of the product
     np.testing.assert_allclose(cal.covered(x), cal.answerable.proba(x[:, cols]))
     # uncovered questions get low confidence whatever the quote looks like; the two halves learned their own cue
     conf = cal.proba(x)

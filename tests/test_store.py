@@ -32,6 +32,36 @@ def test_saved_index_loads_with_the_same_chunks_and_vectors(workdir: Path) -> No
     assert data.unit_vectors.shape[0] == len(data.unit_start)
 
 
+def test_pooled_chunk_vector_is_the_normalised_sentence_mean_plus_half_the_title() -> None:
+    import numpy as np
+
+    from qa.indexing import pool_chunk_vector
+
+    s = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    title = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+    v = pool_chunk_vector(s, title)
+    expected = np.array([0.5 ** 0.5, 0.5 ** 0.5, 0.5])
+    np.testing.assert_allclose(v, expected / np.linalg.norm(expected), rtol=1e-6)
+    assert v.dtype == np.float32 and abs(float(np.linalg.norm(v)) - 1) < 1e-6
+    np.testing.assert_allclose(pool_chunk_vector(s[:0], title), title)  # a chunk without sentences
+
+
+def test_every_chunk_vector_is_pooled_from_its_own_sentences_and_page_title(workdir: Path) -> None:
+
+    from qa.embedding import get_embedder
+    from qa.indexing import pool_chunk_vector
+
+    s = make_settings(workdir, workdir / "corpus")
+    build_index(s)
+    data = load_index(s.index_dir)
+    embedder = get_embedder(s.model_path, s.embed_dtype, s.embed_batch_size, s.chunk_max_seq_length)
+    titles = {p.doc_id: p.title for p in data.pages}
+    title_vecs = dict(zip(titles, embedder.encode(list(titles.values())), strict=True))
+    for ci, chunk in enumerate(data.chunks):
+        expected = pool_chunk_vector(data.unit_vectors[data.chunk_units[ci]], title_vecs[chunk.doc_id])
+        assert float(expected @ data.chunk_vectors[ci]) > 0.999, chunk.chunk_id
+
+
 def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="clinicqa build-index"):
         load_index(tmp_path / "nowhere")
