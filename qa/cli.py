@@ -224,21 +224,20 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once)")] = 1,
     index: Annotated[Path | None, typer.Option(help="Index folder [default: index/]")] = None,
-    build: Annotated[bool, typer.Option(help="Build the index first if it is missing")] = True,
+    build: Annotated[bool, typer.Option(
+        help="Build the index first if it is missing or out of date (settings, model or corpus changed)")] = True,
 ) -> None:
     """Start the HTTP API (and the UI, where installed) on the given host and port."""
-    from qa.errors import IndexNotFoundError
-    from qa.indexing import build_index
+    from qa.indexing import build_index, stale_reason
     from qa.store import resolve_build
 
     s = _settings(index=index)
     try:
-        try:
-            resolve_build(s.index_dir)
-        except IndexNotFoundError:
-            if not build:
-                raise
-            err.print(f"[yellow]No index in {s.index_dir}[/] — building it from {s.corpus_dir} first.")
+        if not build:
+            resolve_build(s.index_dir)  # a missing index is a clear error, not a server that cannot answer
+        why = stale_reason(s) if build else None
+        if why:
+            err.print(f"[yellow]{why[:1].upper() + why[1:]}[/] — building it from {s.corpus_dir} first.")
             build_index(s)
         from api.server import run
     except ClinicQAError as e:

@@ -39,6 +39,7 @@ from qa.store import (
     IndexData,
     load_index,
     make_faiss_index,
+    read_manifest,
     write_index,
 )
 
@@ -98,6 +99,30 @@ def chunk_input(page: Page, chunk: Chunk) -> str:
     if chunk.section and chunk.heading is not None and chunk.start != chunk.heading.start:
         head = f"{head} — {chunk.section}"
     return f"{head}\n{chunk.text}"
+
+
+def stale_reason(settings: Settings, index_dir: Path | None = None) -> str | None:
+    """Why the index must be (re)built before serving — missing, built with other settings or model, or
+    from a corpus that changed since — or None when it is current. Reads only the manifest."""
+    index_dir = Path(index_dir or settings.index_dir)
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexNotFoundError:
+        return f"there is no index in {index_dir}"
+    except IndexMismatchError as err:
+        return str(err)
+    if manifest.get("format") != FORMAT_VERSION:
+        return f"the index in {index_dir} has an older format"
+    embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
+                            settings.chunk_max_seq_length)  # cheap: the model loads on first use
+    for key, want in index_settings(settings, embedder).items():
+        if manifest.get(key) != want:
+            return f"the index in {index_dir} was built with {key}={manifest.get(key)!r}, now {want!r}"
+    corpus = Path(str(manifest.get("corpus", "")))
+    if settings.check_corpus and manifest.get("corpus") and corpus.exists() and \
+            corpus_fingerprint(corpus) != manifest.get("corpus_fingerprint"):
+        return f"the corpus {corpus} changed since the index was built"
+    return None
 
 
 def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.ndarray]:

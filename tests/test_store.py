@@ -62,6 +62,19 @@ def test_every_chunk_vector_is_pooled_from_its_own_sentences_and_page_title(work
         assert float(expected @ data.chunk_vectors[ci]) > 0.999, chunk.chunk_id
 
 
+def test_stale_reason_says_when_serve_must_rebuild_first(workdir: Path) -> None:
+    from qa.indexing import stale_reason
+
+    s = make_settings(workdir, workdir / "corpus")
+    assert "no index" in (stale_reason(s) or "")
+    build_index(s)
+    assert stale_reason(s) is None
+    assert "chunk_max_chars" in (stale_reason(s.model_copy(update={"chunk_max_chars": 500})) or "")
+    page = workdir / "corpus" / "trigger-point-injection.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nA new closing sentence.\n", encoding="utf-8")
+    assert "changed" in (stale_reason(s) or "")
+
+
 def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="clinicqa build-index"):
         load_index(tmp_path / "nowhere")
