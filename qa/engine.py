@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.abbreviations import Abbreviations
 from qa.domain import (
     Answer,
     Candidate,
@@ -67,8 +68,10 @@ class Trace:
 
 class Engine:
     def __init__(self, settings: Settings, data: IndexData, embedder: Embedder,
-                 model: AnswerModel | None, safety: SafetyChecker | None = None) -> None:
+                 model: AnswerModel | None, safety: SafetyChecker | None = None,
+                 abbreviations: Abbreviations | None = None) -> None:
         self.settings = settings
+        self.abbreviations = abbreviations
         self.data = data
         self.embedder = embedder
         self.model = model
@@ -118,8 +121,9 @@ class Engine:
                     "with `clinicqa fit`."
                 ) from err
         safety = _load_safety(settings)
+        abbreviations = Abbreviations.load(Path(settings.abbreviations_path) if settings.abbreviations_path else None)
         embedder.encode_query("warm up")  # first call pays one-off costs; keep them out of requests
-        return cls(settings, data, embedder, model, safety)
+        return cls(settings, data, embedder, model, safety, abbreviations)
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -152,7 +156,12 @@ class Engine:
 
     def trace(self, question: str, *, allowed: np.ndarray | None = None, k: int | None = None,
               q_vec: np.ndarray | None = None) -> Trace:
-        """``q_vec``: the question's vector when the caller already has it (batch analyses)."""
+        """``q_vec``: the question's vector when the caller already has it (batch analyses); not used
+        when the question has abbreviations to spell out (:meth:`expand`), as the vector must be the
+        expanded question's."""
+        expanded = self.expand(question)
+        if expanded != question:
+            question, q_vec = expanded, None
         q_terms = terms(question)
         if q_vec is None:
             q_vec = self.embedder.encode_query(question)
@@ -170,6 +179,10 @@ class Engine:
         scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)
                   else np.zeros(len(windows.items)))
         return Trace(question, q_terms, q_vec, retrieved, windows, scores, intent)
+
+    def expand(self, question: str) -> str:
+        """The question with patients' abbreviations spelled out ("rfa (radiofrequency ablation)")."""
+        return self.abbreviations.expand(question) if self.abbreviations else question
 
     def ask(self, question: str, *, procedure: str | None = None, category: str | None = None,
             q_vec: np.ndarray | None = None) -> Answer:
@@ -222,8 +235,9 @@ class Engine:
         q = clean_question(query, self.settings.max_question_chars)
         if not 1 <= k <= 50:
             raise InputError("k must be between 1 and 50.")
-        q_terms = terms(q)
-        q_vec = self.embedder.encode_query(q)
+        expanded = self.expand(q)
+        q_terms = terms(expanded)
+        q_vec = self.embedder.encode_query(expanded)
         retrieved = self.retriever.retrieve(q_terms, q_vec, k, self.allowed_mask(procedure, category))
         hits = []
         for r, ci in enumerate(retrieved.chunks):

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     extract_passages: int = 12  # top passages whose sentences are considered
     answer_model_path: str = ""  # empty: the fitted model shipped in qa/data/answer_model.json
     safety_rules_path: str = ""  # empty: the reviewed rules shipped in qa/data/safety_rules.yaml
+    abbreviations_path: str = ""  # empty: qa/data/abbreviations.yaml ("rfa: radiofrequency ablation", …)
     check_corpus: bool = True  # refuse an index whose corpus has changed since it was built
     max_answer_chars: int = 400
     max_window_sentences: int = 3
