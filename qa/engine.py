@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Trace:
     """The engine's intermediate results for one question (for evaluation and fitting)."""
