@@ -160,8 +160,13 @@ class AskResponse(_Response):
     answer_id: str = Field(description="Quote it in POST /v1/feedback.")
     question: str
     abstained: bool = Field(description="True when the assistant does not answer (see `reason`, `message`).")
-    reason: Reason
-    confidence: float = Field(ge=0.0, le=1.0)
+    reason: Reason = Field(description="`answered`; `no_relevant_passage` (the pages do not seem to cover the "
+                                       "question); `low_confidence` (they may, but the best quote is too "
+                                       "uncertain); `emergency`; `needs_clinician`.")
+    confidence: float = Field(ge=0.0, le=1.0, description=(
+        "The probability that the quoted answer is right: P(the pages cover the question) x P(this quote "
+        "answers it | they do), calibrated on held-out labelled questions (BENCHMARKS.md). The assistant "
+        "answers at or above the answer model's threshold."))
     message: str = Field(description="What to tell the person when abstaining, escalating or referring.")
     contact: str | None = Field(description="The clinic's contact line, when the assistant abstains.")
     answer: Quote | None
