@@ -235,9 +235,8 @@ def serve(
     try:
         if not build:
             resolve_build(s.index_dir)  # a missing index is a clear error, not a server that cannot answer
-        why = stale_reason(s) if build else None
-        if why:
-            err.print(f"[yellow]{why[:1].upper() + why[1:]}[/] — building it from {s.corpus_dir} first.")
+        elif why := stale_reason(s):
+            err.print(f"[yellow]{why[:1].upper() + why[1:]}[/]\nBuilding it from {s.corpus_dir} first.")
             build_index(s)
         from api.server import run
     except ClinicQAError as e:

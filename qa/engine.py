@@ -30,7 +30,7 @@ from qa.domain import (
     Span,
 )
 from qa.embedding import Embedder, get_embedder
-from qa.errors import ClinicQAError, IndexMismatchError, InputError
+from qa.errors import ClinicQAError, InputError
 from qa.extraction import (
     DEFAULT_MODEL_PATH,
     AnswerModel,
@@ -38,7 +38,7 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
-from qa.indexing import chunk_input, corpus_fingerprint, index_settings
+from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
 from qa.intent import intent_terms
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved, Retriever
@@ -101,14 +101,7 @@ class Engine:
         embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
                                 settings.chunk_max_seq_length)
         data = load_index(index_dir, expect=index_settings(settings, embedder))
-        corpus = Path(data.manifest.get("corpus", ""))
-        if settings.check_corpus and data.manifest.get("corpus") and corpus.exists():
-            now = corpus_fingerprint(corpus)
-            if now != data.manifest.get("corpus_fingerprint"):
-                raise IndexMismatchError(
-                    f"The corpus {corpus} has changed since the index in {index_dir} was built. "
-                    f"Rebuild it: clinicqa build-index --corpus {corpus} --index {index_dir}"
-                )
+        check_corpus_unchanged(data.manifest, settings, index_dir)
         model = None
         if with_model:
             path = Path(settings.answer_model_path) if settings.answer_model_path else DEFAULT_MODEL_PATH

@@ -37,6 +37,7 @@ from qa.store import (
     UNIT_HEADING,
     UNIT_SENTENCE,
     IndexData,
+    check_manifest,
     load_index,
     make_faiss_index,
     read_manifest,
@@ -101,27 +102,33 @@ def chunk_input(page: Page, chunk: Chunk) -> str:
     return f"{head}\n{chunk.text}"
 
 
+def check_corpus_unchanged(manifest: dict[str, Any], settings: Settings, index_dir: Path) -> None:
+    """Raise IndexMismatchError when the corpus the index was built from has changed since (unless
+    ``settings.check_corpus`` is off, or the corpus is not where it was)."""
+    corpus = Path(str(manifest.get("corpus", "")))
+    if settings.check_corpus and manifest.get("corpus") and corpus.exists() and \
+            corpus_fingerprint(corpus) != manifest.get("corpus_fingerprint"):
+        raise IndexMismatchError(
+            f"The corpus {corpus} has changed since the index in {index_dir} was built. "
+            f"Rebuild it: clinicqa build-index --corpus {corpus} --index {index_dir}"
+        )
+
+
 def stale_reason(settings: Settings, index_dir: Path | None = None) -> str | None:
     """Why the index must be (re)built before serving — missing, built with other settings or model, or
-    from a corpus that changed since — or None when it is current. Reads only the manifest."""
+    from a corpus that changed since — or None when it is current. Reads only the manifest; the checks
+    are those of loading (:func:`qa.store.check_manifest`, :func:`check_corpus_unchanged`)."""
     index_dir = Path(index_dir or settings.index_dir)
+    embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
+                            settings.chunk_max_seq_length)  # cheap: the model loads on first use
     try:
         manifest = read_manifest(index_dir)
+        check_manifest(manifest, index_dir, index_settings(settings, embedder))
+        check_corpus_unchanged(manifest, settings, index_dir)
     except IndexNotFoundError:
         return f"there is no index in {index_dir}"
     except IndexMismatchError as err:
         return str(err)
-    if manifest.get("format") != FORMAT_VERSION:
-        return f"the index in {index_dir} has an older format"
-    embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
-                            settings.chunk_max_seq_length)  # cheap: the model loads on first use
-    for key, want in index_settings(settings, embedder).items():
-        if manifest.get(key) != want:
-            return f"the index in {index_dir} was built with {key}={manifest.get(key)!r}, now {want!r}"
-    corpus = Path(str(manifest.get("corpus", "")))
-    if settings.check_corpus and manifest.get("corpus") and corpus.exists() and \
-            corpus_fingerprint(corpus) != manifest.get("corpus_fingerprint"):
-        return f"the corpus {corpus} changed since the index was built"
     return None
 
 

@@ -199,14 +199,12 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_index(index_dir: Path, *, expect: dict[str, Any] | None = None) -> IndexData:
-    """Load the current build; refuse it when ``expect`` (model, settings, corpus) does not match."""
-    manifest = read_manifest(index_dir)
-    build = Path(manifest["_path"])
+def check_manifest(manifest: dict[str, Any], index_dir: Path, expect: dict[str, Any] | None = None) -> None:
+    """Raise IndexMismatchError when the build's format, or any ``expect`` value (model, settings), differs."""
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexMismatchError(
-            f"The index in {build} has format {manifest.get('format')}, this version reads "
-            f"{FORMAT_VERSION}; rebuild it with clinicqa build-index."
+            f"The index in {manifest.get('_path', index_dir)} has format {manifest.get('format')}, this version "
+            f"reads {FORMAT_VERSION}; rebuild it with clinicqa build-index."
         )
     for key, want in (expect or {}).items():
         have = manifest.get(key)
@@ -215,6 +213,13 @@ def load_index(index_dir: Path, *, expect: dict[str, Any] | None = None) -> Inde
                 f"The index in {index_dir} was built with {key}={have!r} but the current setting is "
                 f"{want!r}. Rebuild it: clinicqa build-index --index {index_dir}"
             )
+
+
+def load_index(index_dir: Path, *, expect: dict[str, Any] | None = None) -> IndexData:
+    """Load the current build; refuse it when ``expect`` (model, settings, corpus) does not match."""
+    manifest = read_manifest(index_dir)
+    build = Path(manifest["_path"])
+    check_manifest(manifest, index_dir, expect)
     try:
         pages = tuple(
             page_from_json(json.loads(line))
