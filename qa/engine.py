@@ -197,7 +197,8 @@ class Engine:
                           latency_ms=_ms(t0))
         ranked = self._distinct(tr)
         best_i = ranked[0]
-        conf = self._confidence(tr, best_i)
+        x_best = confidence_features(tr.windows, tr.scores, best_i, tr.retrieved)
+        conf = float(self.model.calibrator.proba(x_best)[0])
         best = self._candidate(tr, best_i, conf, passages)
         alternatives = tuple(self._candidate(tr, i, self._confidence(tr, i), passages)
                              for i in ranked[1 : 1 + self.settings.alternatives])
@@ -214,8 +215,7 @@ class Engine:
                           citations=citations, alternatives=alternatives, retrieved=passages,
                           answer_id=answer_id, latency_ms=_ms(t0))
         # The pages do not seem to cover the question at all (rather than: unsure which sentence answers it).
-        weak = float(self.model.calibrator.covered(
-            confidence_features(tr.windows, tr.scores, best_i, tr.retrieved))[0]) < 0.5
+        weak = float(self.model.calibrator.covered(x_best)[0]) < 0.5
         return Answer(question=q, abstained=True,
                       reason=Reason.NO_RELEVANT_PASSAGE if weak else Reason.LOW_CONFIDENCE,
                       confidence=conf, best=best, alternatives=alternatives, retrieved=passages,

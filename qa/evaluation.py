@@ -28,6 +28,7 @@ import numpy as np
 from qa.engine import Engine, Trace
 from qa.errors import ClinicQAError
 from qa.extraction import (
+    ANSWERABLE_COLUMNS,
     ANSWERABLE_FEATURES,
     ASSOC_COLUMNS,
     CONFIDENCE_FEATURES,
@@ -249,8 +250,7 @@ def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
 def fit_calibrator(x: np.ndarray, correct: np.ndarray, answerable: np.ndarray) -> Calibrator:
     """The two halves of :class:`Calibrator`: P(covered) on every question, P(right | covered) on the
     answerable ones (``x``: confidence features of each question's best window, from cross-fitted scores)."""
-    cols = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
-    covered = _fit_logistic(x[:, cols], answerable, ANSWERABLE_FEATURES, c=0.5)
+    covered = _fit_logistic(x[:, ANSWERABLE_COLUMNS], answerable, ANSWERABLE_FEATURES, c=0.5)
     right = _fit_logistic(x[answerable], correct[answerable], CONFIDENCE_FEATURES, c=0.5)
     product = Calibrator(covered, right)
     platt = _fit_logistic(product.log_odds(x)[:, None], correct, ("log_odds",), c=100.0)

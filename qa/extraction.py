@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +45,7 @@ CONFIDENCE_FEATURES = (
 ANSWERABLE_FEATURES = (
     "score", "lex_page", "lex_title", "dense_chunk", "dense_max", "dense_head", "log_bm25", "dense_block",
 )
+ANSWERABLE_COLUMNS = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,6 @@ class Calibrator:
     its log-odds (``scale``, ``shift``; Platt scaling) maps it to the observed rate of right answers.
     """
 
-    _ANSWERABLE_COLUMNS: ClassVar[list[int]] = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
-
     def __init__(self, answerable: LinearModel, correct: LinearModel, scale: float = 1.0,
                  shift: float = 0.0) -> None:
         self.answerable = answerable
@@ -122,7 +121,7 @@ class Calibrator:
 
     def covered(self, x: np.ndarray) -> np.ndarray:
         """P(the pages cover the question), per row of confidence features."""
-        return self.answerable.proba(np.atleast_2d(x)[:, self._ANSWERABLE_COLUMNS])
+        return self.answerable.proba(np.atleast_2d(x)[:, ANSWERABLE_COLUMNS])
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
         """The log-odds of the uncalibrated product P(covered) × P(right | covered)."""

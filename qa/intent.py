@@ -126,11 +126,14 @@ class IntentAssociation:
                 self._cache[intent] = hit
         return hit
 
-    def score(self, intent: Iterable[str], words: frozenset[str]) -> float:
-        merged, n_rows = self._merged(frozenset(intent))
+    @staticmethod
+    def _score(merged: dict[str, float], n_rows: int, words: frozenset[str]) -> float:
         if not n_rows or not words:
             return 0.0
         return sum(merged[w] for w in merged.keys() & words) / (n_rows * math.sqrt(len(words) + 1))
+
+    def score(self, intent: Iterable[str], words: frozenset[str]) -> float:
+        return self._score(*self._merged(frozenset(intent)), words)
 
     def columns(self, intent: frozenset[str], window_terms: Sequence[frozenset[str]],
                 block_terms: Sequence[frozenset[str]]) -> np.ndarray:
@@ -139,16 +142,11 @@ class IntentAssociation:
         merged, n_rows = self._merged(intent)
         if not n_rows:
             return out
-        keys = merged.keys()
-
-        def score(words: frozenset[str]) -> float:
-            return sum(merged[w] for w in keys & words) / (n_rows * math.sqrt(len(words) + 1)) if words else 0.0
-
         block_cache: dict[frozenset[str], float] = {}  # many windows share a paragraph
         for i, (w, b) in enumerate(zip(window_terms, block_terms, strict=True)):
-            out[i, 0] = score(w)
+            out[i, 0] = self._score(merged, n_rows, w)
             if b not in block_cache:
-                block_cache[b] = score(b)
+                block_cache[b] = self._score(merged, n_rows, b)
             out[i, 1] = block_cache[b]
         return out
 
