@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -288,6 +289,15 @@ def _emit(text: str, output: Path | None) -> None:
     err.print(f"Written to {output}.")
 
 
+def _export(fmt: str, output: Path | None, report: Any, to_json: Callable[[Any], str],
+            to_csv: Callable[[Any], str]) -> bool:
+    """Write ``report`` as JSON or CSV when ``--format`` asks for it; False: the caller prints its table."""
+    if fmt == "table":
+        return False
+    _emit(to_json(report) if fmt == "json" else to_csv(report), output)
+    return True
+
+
 def _log_rows(s: Settings, since: Any) -> Any:
     from qa.gaps import questions_from_log
     from qa.questionlog import QuestionLog
@@ -345,11 +355,7 @@ def gaps(
                             recheck=recheck)  # type: ignore[arg-type]
     except ClinicQAError as e:
         raise _fail(e) from None
-    if fmt == "json":
-        _emit(to_json(report), output)
-    elif fmt == "csv":
-        _emit(to_csv(report), output)
-    else:
+    if not _export(fmt, output, report, to_json, to_csv):
         _gaps_table(report, limit)
 
 
@@ -403,11 +409,7 @@ def coverage(
         cmap = coverage_map(engine, s, _log_rows(s, start), since=start, now=now)
     except ClinicQAError as e:
         raise _fail(e) from None
-    if fmt == "json":
-        _emit(to_json(cmap), output)
-        return
-    if fmt == "csv":
-        _emit(to_csv(cmap), output)
+    if _export(fmt, output, cmap, to_json, to_csv):
         return
     from rich.table import Table
 
@@ -454,11 +456,7 @@ def lint_corpus_cmd(
         findings = lint_corpus(s, Path(s.corpus_dir))
     except ClinicQAError as e:
         raise _fail(e) from None
-    if fmt == "json":
-        _emit(to_json(findings), output)
-    elif fmt == "csv":
-        _emit(to_csv(findings), output)
-    else:
+    if not _export(fmt, output, findings, to_json, to_csv):
         from rich.table import Table
 
         colour = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}

@@ -158,24 +158,26 @@ def _synthetic(page: Page) -> list[LintFinding]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Section:
+class _Located:
+    """A section (heading + body) or a sentence of a page, with where it is for the finding."""
+
     page: Page
     heading: str
-    text: str  # heading + body
+    text: str
 
     @property
     def where(self) -> str:
         return f"{self.page.doc_id} › {self.heading}" if self.heading else self.page.doc_id
 
 
-def _sections(pages: Sequence[Page]) -> list[_Section]:
+def _sections(pages: Sequence[Page]) -> list[_Located]:
     out = []
     for page in pages:
         for sec in sections(page):
             heading = page.text[sec.heading.start:sec.heading.end].strip() if sec.heading else ""
             body = page.text[sec.start:sec.end].strip()
             if len(body.split()) >= MIN_SENTENCE_WORDS:
-                out.append(_Section(page, heading, f"{heading}\n{body}".strip()))
+                out.append(_Located(page, heading, f"{heading}\n{body}".strip()))
     return out
 
 
@@ -200,7 +202,7 @@ def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _duplicates(secs: list[_Section], vecs: np.ndarray, threshold: float) -> list[LintFinding]:
+def _duplicates(secs: list[_Located], vecs: np.ndarray, threshold: float) -> list[LintFinding]:
     sims = vecs @ vecs.T if len(secs) else np.zeros((0, 0))
     edges = [(i, j) for i in range(len(secs)) for j in range(i + 1, len(secs))
              if secs[i].page.doc_id != secs[j].page.doc_id and sims[i, j] >= threshold]
@@ -287,18 +289,7 @@ def _polarity(text: str) -> dict[str, bool]:
     return {k: v for k, v in out.items() if k not in mixed}
 
 
-@dataclass(frozen=True, slots=True)
-class _Sentence:
-    page: Page
-    heading: str
-    text: str
-
-    @property
-    def where(self) -> str:
-        return f"{self.page.doc_id} › {self.heading}" if self.heading else self.page.doc_id
-
-
-def _sentences(pages: Sequence[Page]) -> list[_Sentence]:
+def _sentences(pages: Sequence[Page]) -> list[_Located]:
     out = []
     for page in pages:
         for sec in sections(page):
@@ -307,7 +298,7 @@ def _sentences(pages: Sequence[Page]) -> list[_Sentence]:
                 for sp in sentence_spans(page.text, line.start, line.end):
                     text = page.text[sp.start:sp.end].lstrip("-•* ").strip()
                     if len(text.split()) >= MIN_SENTENCE_WORDS:
-                        out.append(_Sentence(page, heading, text))
+                        out.append(_Located(page, heading, text))
     return out
 
 
@@ -325,7 +316,7 @@ def conflict(a: str, b: str) -> str | None:
     return None
 
 
-def _contradictions(sents: list[_Sentence], vecs: np.ndarray, threshold: float) -> list[LintFinding]:
+def _contradictions(sents: list[_Located], vecs: np.ndarray, threshold: float) -> list[LintFinding]:
     if not sents:
         return []
     # One node per distinct sentence text; remember every page that carries it.
