@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +40,7 @@ from qa.extraction import (
 )
 from qa.intent import IntentAssociation, IntentExample
 from qa.store import UNIT_SENTENCE
+from qa.text import read_questions_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +59,11 @@ def split_of(question_id: str) -> str:
 
 
 def read_questions(path: Path, split: str = "all") -> list[dict[str, Any]]:
+    """Labelled questions (each with an ``id``) of one split; errors name the file and line."""
     if split not in SPLITS:
         raise ClinicQAError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
-    out = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise ClinicQAError(f"Cannot read questions file {path}: {err}") from err
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            q = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ClinicQAError(f"{path}:{n}: not valid JSON ({err.msg})") from err
-        if not isinstance(q, dict) or "id" not in q or "question" not in q:
-            raise ClinicQAError(f"{path}:{n}: a question record needs 'id' and 'question'")
-        if split == "all" or split_of(str(q["id"])) == split:
-            out.append(q)
-    return out
+    return [q for q in read_questions_jsonl(path, required=("id",))
+            if split == "all" or split_of(str(q["id"])) == split]
 
 
 def gold_spans(q: dict[str, Any], doc_id: str, text: str) -> list[tuple[int, int]]:

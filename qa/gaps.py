@@ -88,6 +88,7 @@ import numpy as np
 from qa.domain import Reason
 from qa.errors import InputError
 from qa.settings import Settings
+from qa.text import read_questions_jsonl
 
 if TYPE_CHECKING:
     from qa.embedding import Embedder
@@ -195,29 +196,6 @@ def questions_from_log(log_: QuestionLog, *, since: datetime | None = None) -> l
                     best_section=r.best_section, relevance=r.relevance)
         for r in log_.answers(since=since)
     ]
-
-
-def read_questions_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Lines of a JSONL file with a non-empty ``question`` field; errors name the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"No questions file at {path}: give a JSONL file with one {{\"question\": ...}} per line.")
-    rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(
-                    f"{path}:{n} is not valid JSON ({e.msg}); each line must be one JSON object.") from None
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
-                raise InputError(f'{path}:{n} has no "question" text; each line needs {{"question": "..."}}.')
-            rows.append(row)
-    if not rows:
-        raise InputError(f"{path} holds no questions.")
-    return rows
 
 
 def questions_from_jsonl(path: Path, engine: Engine, *,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import pysbd
 import Stemmer
@@ -181,3 +184,33 @@ def clean_question(question: object, max_chars: int = 500) -> str:
             f"The question is {len(q)} characters long; the limit is {max_chars}. Please shorten it."
         )
     return q
+
+
+def read_questions_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The records of a questions file (JSONL), each with a non-empty ``question`` text and the
+    ``required`` fields; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"No questions file at {path}: give a JSONL file with one {{\"question\": ...}} per line.")
+    rows: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"Cannot read the questions file {path}: {e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(
+                f"{path}:{n} is not valid JSON ({e.msg}); each line must be one JSON object.") from None
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
+            raise InputError(f'{path}:{n} has no "question" text; each line needs {{"question": "..."}}.')
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise InputError(f"{path}:{n} has no {', '.join(map(repr, missing))}; each line needs them.")
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{path} holds no questions.")
+    return rows

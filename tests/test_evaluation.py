@@ -38,6 +38,11 @@ def test_read_questions_reports_the_bad_line(tmp_path: Path) -> None:
         read_questions(f)
     with pytest.raises(ClinicQAError, match="split"):
         read_questions(f, "train")
+    f.write_text(json.dumps({"question": "x?"}) + "\n", encoding="utf-8")
+    with pytest.raises(ClinicQAError, match=r"q.jsonl:1 has no 'id'"):
+        read_questions(f)
+    with pytest.raises(ClinicQAError, match="No questions file"):
+        read_questions(tmp_path / "missing.jsonl")
 
 
 def test_threshold_maximises_accuracy_within_the_wrong_answer_budget() -> None:
