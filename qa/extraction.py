@@ -4,8 +4,9 @@ Every retrieved passage (top ``n_passages`` chunks) offers its windows of 1..``m
 consecutive sentences (at most ``max_chars`` characters). Each window is described by dense
 signals (the question against the window, its best sentence, its first sentence, its section heading
 and its chunk), lexical signals (IDF-weighted coverage of the question by the window, the heading and
-the page title; BM25 and fused retrieval scores) and position (first sentence of a paragraph / a
-section, place in the chunk, length). A linear model (:class:`LinearModel`, fitted by
+the page title; the share of the title the question does not mention, so "Adult Non-Hodgkin
+Lymphoma" is not taken for "Adult Hodgkin Lymphoma"; BM25 and fused retrieval scores) and position
+(first sentence of a paragraph / a section, place in the chunk, length). A linear model (:class:`LinearModel`, fitted by
 ``clinicqa fit``) turns the features into a ranking score.
 """
 
@@ -29,7 +30,7 @@ from qa.text import terms
 WINDOW_FEATURES = (
     "dense_win", "dense_max", "dense_first", "dense_head", "has_head", "dense_chunk",
     "bm25_rel", "fused_rel", "inv_rank", "doc_inv_rank",
-    "lex_win", "lex_head", "lex_title", "lex_page",
+    "lex_win", "lex_head", "lex_title", "title_extra", "lex_page",
     "first_in_par", "first_in_sec", "log_pos", "len2", "len3", "chars",
     "dense_block", "dense_block_first", "resid_win", "resid_block", "resid_block_first", "resid_head",
     "first_block", "first_in_block", "log_block_rank", "assoc_win", "assoc_block",
@@ -39,11 +40,12 @@ ASSOC_COLUMNS = slice(len(WINDOW_FEATURES) - 2, len(WINDOW_FEATURES))
 
 CONFIDENCE_FEATURES = (
     "score", "margin", "lex_page", "lex_title", "lex_win", "dense_chunk", "dense_max", "dense_head",
-    "log_bm25", "resid_block_first", "dense_block", "p_block",
+    "log_bm25", "resid_block_first", "dense_block", "p_block", "title_extra",
 )
 # What the "do the pages cover this at all?" half of the calibrator sees (a subset of the above).
 ANSWERABLE_FEATURES = (
     "score", "lex_page", "lex_title", "dense_chunk", "dense_max", "dense_head", "log_bm25", "dense_block",
+    "title_extra",
 )
 ANSWERABLE_COLUMNS = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
 
@@ -264,6 +266,7 @@ class Extractor:
         d = self.data
         resid = q_vec if resid_vec is None else resid_vec
         cover = self.lexicon.weigher(q_terms)
+        q_set = frozenset(q_terms)
         items: list[Window] = []
         rows: list[list[float]] = []
         win_terms: list[frozenset[str]] = []
@@ -297,6 +300,7 @@ class Extractor:
             brank = self.block_rank[units]
             lex_head = cover(self._unit_terms(head_u)) if head_u >= 0 else 0.0
             lex_title = cover(self._title_terms(doc))
+            title_extra = self.lexicon.novelty(self._title_terms(doc), q_set)
             lex_page = cover(self._page_terms(doc))
             first_of_section = chunk.heading is not None and chunk.start == chunk.heading.start
             if chunk.heading is None and chunk.position == 0:
@@ -328,7 +332,7 @@ class Extractor:
                         float(acc @ q_vec) / norm, float(sims[j : k + 1].max()), float(sims[j]),
                         dense_head, 1.0 if head_u >= 0 else 0.0, base[0],
                         base[1], base[2], base[3], base[4],
-                        cover(seen), lex_head, lex_title, lex_page,
+                        cover(seen), lex_head, lex_title, title_extra, lex_page,
                         1.0 if new_par[j] else 0.0, 1.0 if (j == 0 and first_of_section) else 0.0,
                         float(np.log1p(j)), 1.0 if length == 2 else 0.0, 1.0 if length == 3 else 0.0,
                         span_chars / 400.0,
@@ -361,5 +365,5 @@ def confidence_features(windows: Windows, scores: np.ndarray, best: int, retriev
         f[best, col["lex_page"]], f[best, col["lex_title"]], f[best, col["lex_win"]],
         f[best, col["dense_chunk"]], f[best, col["dense_max"]], f[best, col["dense_head"]],
         float(np.log1p(max(float(retrieved.bm25[0]) if len(retrieved.bm25) else 0.0, 0.0))),
-        f[best, col["resid_block_first"]], f[best, col["dense_block"]], p_block,
+        f[best, col["resid_block_first"]], f[best, col["dense_block"]], p_block, f[best, col["title_extra"]],
     ], dtype=np.float64)

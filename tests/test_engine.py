@@ -126,3 +126,38 @@ def test_a_personal_medication_decision_is_referred_to_the_clinic(engine) -> Non
     if not answer.abstained:  # the page's general statement, quoted verbatim, then the referral
         page = next(p for p in engine.data.pages if p.doc_id == answer.best.doc_id)
         assert page.text[answer.best.start : answer.best.end] == answer.best.text
+
+
+def test_a_page_whose_title_adds_a_word_the_question_lacks_is_not_quoted_for_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ "Adult Non-Hodgkin Lymphoma" contains every word of "Adult Hodgkin Lymphoma": the ranker must
+    see the extra word ("non") and quote the page the question names."""
+    from qa.engine import Engine
+    from qa.extraction import WINDOW_FEATURES
+    from qa.indexing import build_index
+    from tests.conftest import make_settings
+
+    pages = [
+        ("hodgkin", "Adult Hodgkin Lymphoma",
+         "Adult Hodgkin lymphoma is a disease in which cancer cells form in the lymph system.\n\n"
+         "Signs of adult Hodgkin lymphoma include painless swollen lymph nodes, fever and night sweats.\n\n"
+         "Treatment may include chemotherapy and radiation therapy."),
+        ("non-hodgkin", "Adult Non-Hodgkin Lymphoma",
+         "Adult non-Hodgkin lymphoma is a disease in which cancer cells form in the lymph system.\n\n"
+         "Signs of adult non-Hodgkin lymphoma include weight loss for no known reason and itchy skin.\n\n"
+         "Treatment may include chemotherapy, targeted therapy and watchful waiting."),
+        ("knee", "Knee Replacement",
+         "Knee replacement surgery replaces a damaged knee joint.\n\nRecovery takes several weeks."),
+    ]
+    corpus = tmp_path / "pages.jsonl"
+    corpus.write_text("\n".join(json.dumps({"doc_id": d, "title": t, "text": x, "source_url": f"https://example.org/{d}"})
+                                for d, t, x in pages) + "\n", encoding="utf-8")
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    engine = Engine.load(settings)
+    question = "What are the symptoms of Adult Hodgkin Lymphoma?"
+    answer = engine.ask(question)
+    assert answer.best is not None and answer.best.passage.doc_id == "hodgkin", answer
+    windows = engine.trace(question).windows
+    col = WINDOW_FEATURES.index("title_extra")
+    by_doc = {engine.data.pages[w.doc].doc_id: float(windows.features[i, col]) for i, w in enumerate(windows.items)}
+    assert by_doc["hodgkin"] == 0.0 < by_doc["non-hodgkin"]
