@@ -44,7 +44,7 @@ from qa.lexical import Lexicon
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
 from qa.store import IndexData, load_index
-from qa.text import clean_question, residual_question, terms
+from qa.text import clean_question, phases, residual_question, terms
 
 if TYPE_CHECKING:
     from qa.safety import SafetyChecker
@@ -167,7 +167,7 @@ class Engine:
                 resid_vec = self.embedder.encode_query(resid)
         intent = intent_terms(question, top_title, resid)
         windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec, intent,
-                                         self.model.assoc if self.model else None)
+                                         self.model.assoc if self.model else None, phases(question))
         scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)
                   else np.zeros(len(windows.items)))
         return Trace(question, q_terms, q_vec, retrieved, windows, scores, intent)

@@ -25,12 +25,12 @@ from qa.intent import IntentAssociation, position_term
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved
 from qa.store import UNIT_SENTENCE, IndexData
-from qa.text import terms
+from qa.text import phases, terms
 
 WINDOW_FEATURES = (
     "dense_win", "dense_max", "dense_first", "dense_head", "has_head", "dense_chunk",
     "bm25_rel", "fused_rel", "inv_rank", "doc_inv_rank",
-    "lex_win", "lex_head", "lex_title", "title_extra", "lex_page",
+    "lex_win", "lex_head", "lex_title", "title_extra", "phase_agree", "lex_page",
     "first_in_par", "first_in_sec", "log_pos", "len2", "len3", "chars",
     "dense_block", "dense_block_first", "resid_win", "resid_block", "resid_block_first", "resid_head",
     "first_block", "first_in_block", "log_block_rank", "assoc_win", "assoc_block",
@@ -193,6 +193,7 @@ class Extractor:
         self._page_terms = lru_cache(maxsize=20_000)(self._page_terms_uncached)
         self._title_terms = lru_cache(maxsize=20_000)(self._title_terms_uncached)
         self._block_terms = lru_cache(maxsize=50_000)(self._block_terms_uncached)
+        self._unit_phases = lru_cache(maxsize=50_000)(self._unit_phases_uncached)
 
     def _blocks(self) -> None:
         """Group sentences into blocks: paragraphs separated by a blank line or a heading."""
@@ -232,6 +233,10 @@ class Extractor:
         text = d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])]
         return frozenset(terms(text))
 
+    def _unit_phases_uncached(self, unit: int) -> frozenset[str]:
+        d = self.data
+        return phases(d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])])
+
     def _block_terms_uncached(self, block: int) -> frozenset[str]:
         if block < 0:
             return frozenset()
@@ -259,10 +264,13 @@ class Extractor:
 
     def windows(self, q_terms: list[str], q_vec: np.ndarray, retrieved: Retrieved,
                 doc_index: dict[str, int], resid_vec: np.ndarray | None = None,
-                intent: frozenset[str] = frozenset(), assoc: IntentAssociation | None = None) -> Windows:
+                intent: frozenset[str] = frozenset(), assoc: IntentAssociation | None = None,
+                q_phases: frozenset[str] = frozenset()) -> Windows:
         """Candidate windows and their features. ``resid_vec`` embeds the question without its topic
         words (see :func:`qa.text.residual_question`); it defaults to the question itself. ``intent``
-        and ``assoc`` give the ``assoc_*`` features (zero without them)."""
+        and ``assoc`` give the ``assoc_*`` features (zero without them); ``q_phases`` (:func:`qa.text.phases`
+        of the question) gives ``phase_agree``: +1 when the section heading speaks of the same phase of the
+        procedure ("before", "during", "after"), -1 when only of others, 0 when either is silent."""
         d = self.data
         resid = q_vec if resid_vec is None else resid_vec
         cover = self.lexicon.weigher(q_terms)
@@ -300,6 +308,9 @@ class Extractor:
             brank = self.block_rank[units]
             lex_head = cover(self._unit_terms(head_u)) if head_u >= 0 else 0.0
             lex_title = cover(self._title_terms(doc))
+            h_phases = self._unit_phases(head_u) if head_u >= 0 and q_phases else frozenset()
+            phase_agree = (0.0 if not (q_phases and h_phases)
+                           else 1.0 if q_phases & h_phases else -1.0)
             title_extra = self.lexicon.novelty(self._title_terms(doc), q_set)
             lex_page = cover(self._page_terms(doc))
             first_of_section = chunk.heading is not None and chunk.start == chunk.heading.start
@@ -332,7 +343,7 @@ class Extractor:
                         float(acc @ q_vec) / norm, float(sims[j : k + 1].max()), float(sims[j]),
                         dense_head, 1.0 if head_u >= 0 else 0.0, base[0],
                         base[1], base[2], base[3], base[4],
-                        cover(seen), lex_head, lex_title, title_extra, lex_page,
+                        cover(seen), lex_head, lex_title, title_extra, phase_agree, lex_page,
                         1.0 if new_par[j] else 0.0, 1.0 if (j == 0 and first_of_section) else 0.0,
                         float(np.log1p(j)), 1.0 if length == 2 else 0.0, 1.0 if length == 3 else 0.0,
                         span_chars / 400.0,

@@ -145,6 +145,21 @@ def terms(text: str) -> list[str]:
     return list(_stemmer().stemWords(words))
 
 
+# When, around a procedure, a question or a section heading is about ("can I eat before?" vs the
+# heading "Can I eat and drink after the procedure?"); the words are stop words to ``terms``.
+_PHASES = (
+    ("before", re.compile(r"\b(?:before|beforehand|prior to|prepar(?:e|es|ed|ing|ation))\b")),
+    ("during", re.compile(r"\bduring\b")),
+    ("after", re.compile(r"\b(?:after|afterwards?|recover(?:y|ing)?)\b")),
+)
+
+
+def phases(text: str) -> frozenset[str]:
+    """The phases of a procedure ("before", "during", "after") that ``text`` speaks of."""
+    t = normalize(text)
+    return frozenset(name for name, rx in _PHASES if rx.search(t))
+
+
 def residual_question(question: str, topic: str) -> str:
     """The question without the words it shares with ``topic`` (e.g. a page title).
 
