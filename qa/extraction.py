@@ -5,9 +5,10 @@ consecutive sentences (at most ``max_chars`` characters). Each window is describ
 signals (the question against the window, its best sentence, its first sentence, its section heading
 and its chunk), lexical signals (IDF-weighted coverage of the question by the window, the heading and
 the page title; the share of the title the question does not mention, so "Adult Non-Hodgkin
-Lymphoma" is not taken for "Adult Hodgkin Lymphoma"; BM25 and fused retrieval scores) and position
-(first sentence of a paragraph / a section, place in the chunk, length). A linear model (:class:`LinearModel`, fitted by
-``clinicqa fit``) turns the features into a ranking score.
+Lymphoma" is not taken for "Adult Hodgkin Lymphoma"; BM25 and fused retrieval scores), whether the
+section heading is about the phase of the procedure the question asks about ("before" / "during" /
+"after"), and position (first sentence of a paragraph / a section, place in the chunk, length). A
+linear model (:class:`LinearModel`, fitted by ``clinicqa fit``) turns the features into a ranking score.
 """
 
 from __future__ import annotations
