@@ -229,14 +229,15 @@ class Extractor:
         np.add.at(vec, self.block_of[mask], d.unit_vectors[mask])
         self.block_vectors = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-9)
 
-    def _unit_terms_uncached(self, unit: int) -> frozenset[str]:
+    def _unit_text(self, unit: int) -> str:
         d = self.data
-        text = d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])]
-        return frozenset(terms(text))
+        return d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])]
+
+    def _unit_terms_uncached(self, unit: int) -> frozenset[str]:
+        return frozenset(terms(self._unit_text(unit)))
 
     def _unit_phases_uncached(self, unit: int) -> frozenset[str]:
-        d = self.data
-        return phases(d.pages[int(d.unit_doc[unit])].text[int(d.unit_start[unit]) : int(d.unit_end[unit])])
+        return phases(self._unit_text(unit))
 
     def _block_terms_uncached(self, block: int) -> frozenset[str]:
         if block < 0:

@@ -50,10 +50,8 @@ class Lexicon:
     def novelty(self, text_terms: Iterable[str], query_terms: Iterable[str]) -> float:
         """Share of the text's IDF mass whose terms the question does not have (0..1): high for a title
         like "Adult Non-Hodgkin Lymphoma" under "Adult Hodgkin Lymphoma", which ``coverage`` rates 1."""
-        have = set(query_terms)
-        weights = {t: self.idf(t) for t in set(text_terms)}
-        total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t not in have) / total if total else 0.0
+        text = list(text_terms)
+        return 1.0 - self.coverage(text, query_terms) if text else 0.0
 
     def weigher(self, query_terms: Sequence[str]) -> Callable[[Iterable[str]], float]:
         """``coverage`` with the question's term weights computed once (for scoring many texts)."""
