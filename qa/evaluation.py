@@ -250,8 +250,6 @@ THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy o
                   "{max_wrong}; ties go to the higher")
 
 
-
-
 def wilson_upper(failures: int, n: int, z: float) -> float:
     """Upper end of the Wilson score interval of a rate (``failures`` of ``n``); the rate itself for z=0."""
     if n == 0:
