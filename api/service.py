@@ -267,6 +267,9 @@ class Service:
         if len(question) > limit:
             raise InputError(f"The question is {len(question)} characters long; the limit is {limit}. "
                              "Please shorten it.")
+        # Cleaned once (whitespace, bidirectional and zero-width characters): the cache key, the engine,
+        # the echo and the question log all see the same text.
+        question = clean_question(question, limit)
         version = engine.index_version
         self.check_filters(engine, procedure, category)
         key = (version, normalise_question(question), procedure or "", category or "")
@@ -274,7 +277,7 @@ class Service:
         hit = self.cache.get(key)
         if hit is not None:
             answer = dataclasses.replace(
-                hit, question=clean_question(question, limit), answer_id=new_answer_id(),
+                hit, question=question, answer_id=new_answer_id(),
                 latency_ms=(time.perf_counter() - start) * 1000,
             )
             metrics.ANSWER_CACHE.labels("hit").inc()

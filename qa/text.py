@@ -185,12 +185,45 @@ def residual_question(question: str, topic: str) -> str:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# Invisible characters that only reorder or hide text: the bidirectional controls (embeddings and
+# overrides U+202A-U+202E, isolates U+2066-U+2069, the LRM/RLM/ALM marks) and the zero-width space,
+# word joiner and byte-order mark. A right-to-left override makes a question read differently in the
+# staff views than what was asked; none of them carries meaning in a question, so they are removed
+# before the question is answered, echoed or logged.
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\u061c]")
+# The zero-width non-joiner and joiner (U+200C, U+200D) are kept where they sit between two letters
+# (or vowel signs / viramas) of an Indic script: Hindi and Tamil writers use them to choose a conjunct
+# or half form (Devanagari "क्‍ष", Malayalam chillus), so removing them would change the word.
+# Anywhere else (Latin text, around spaces, at the ends) they are invisible noise and are dropped.
+_JOINERS = re.compile("[\u200c\u200d]")
+_INDIC = (0x0900, 0x0DFF)  # Devanagari … Sinhala: the scripts of India and Sri Lanka
+
+
+def _indic_letter(ch: str) -> bool:
+    return _INDIC[0] <= ord(ch) <= _INDIC[1] and unicodedata.category(ch)[0] in "LM"
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without bidirectional controls and zero-width characters; a ZWJ/ZWNJ between two
+    letters of an Indic script is kept (it shapes the word)."""
+    text = _INVISIBLE.sub("", text)
+    if "\u200c" not in text and "\u200d" not in text:
+        return text
+
+    def keep(m: re.Match[str]) -> str:
+        i = m.start()
+        ok = 0 < i < len(text) - 1 and _indic_letter(text[i - 1]) and _indic_letter(text[i + 1])
+        return m.group() if ok else ""
+
+    return _JOINERS.sub(keep, text)
+
 
 def clean_question(question: object, max_chars: int = 500) -> str:
-    """Return the question with whitespace collapsed, or raise InputError saying what is wrong."""
+    """Return the question with whitespace collapsed and invisible formatting characters removed
+    (:func:`strip_invisible`), or raise InputError saying what is wrong."""
     if not isinstance(question, str):
         raise InputError("The question must be text.")
-    q = _CONTROL.sub(" ", unicodedata.normalize("NFC", question))
+    q = _CONTROL.sub(" ", strip_invisible(unicodedata.normalize("NFC", question)))
     q = " ".join(q.split())
     if not q:
         raise InputError("The question is empty: type a question, e.g. 'Will my leg feel weak?'.")

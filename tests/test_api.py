@@ -233,6 +233,17 @@ def test_questions_never_reach_the_logs(client: TestClient, caplog: pytest.LogCa
     assert any(r.name == "clinicqa.access" for r in caplog.records)
 
 
+def test_bidi_and_zero_width_characters_are_neither_echoed_nor_logged(client: TestClient) -> None:
+    sneaky = "What is an \u202eepidural\u202c steroid\u200b injection?\u2066"
+    r = client.post("/v1/ask", json={"question": sneaky})
+    assert r.status_code == 200 and r.json()["question"] == ANSWERABLE
+    again = client.post("/v1/ask", json={"question": sneaky})  # from the answer cache
+    assert again.json()["question"] == ANSWERABLE
+    flush(client)
+    logged = client.get("/v1/admin/questions", headers=admin()).json()["items"]
+    assert [i["question"] for i in logged] == [ANSWERABLE, ANSWERABLE]
+
+
 def test_admin_questions_pages(client: TestClient) -> None:
     for q in ("What is a trigger point injection?", OFF_TOPIC, "What is radiofrequency ablation?"):
         client.post("/v1/ask", json={"question": q})

@@ -278,6 +278,18 @@ def test_with_the_log_down_the_chat_answers_feedback_and_reports_say_unavailable
     assert "findings:" in lint[-1]  # the lint reads the corpus, not the log
 
 
+def test_the_chat_echoes_the_question_without_bidi_or_zero_width_characters(client: TestClient) -> None:
+    from ui.patient import PatientChat
+
+    chat = PatientChat(client.app.state.service)  # type: ignore[attr-defined]
+
+    async def run() -> Any:
+        return await chat.respond("will my \u202eleg\u202c feel\u200b weak?", [], {}, None)  # type: ignore[arg-type]
+
+    history = client.portal.call(run)[1]  # type: ignore[union-attr]
+    assert history[0]["content"] == "will my leg feel weak?"
+
+
 def test_every_starter_question_of_the_clinic_corpus_is_answered(engine: Any) -> None:
     starters = answered_starters(engine, 6)
     assert len(starters) == 6 and starters[0].doc_id == "iliopsoas-injection"

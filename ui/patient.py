@@ -14,6 +14,7 @@ import gradio as gr
 
 from qa.errors import InputError
 from qa.starters import answered_starters
+from qa.text import strip_invisible
 from ui.render import answer_html, esc
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class PatientChat:
     async def respond(self, message: str, history: list[Message], ids: dict[int, str],
                       request: gr.Request) -> tuple[str, list[Message], list[Message], dict[int, str], str]:
         """(cleared textbox, chat, history state, answer ids by message index, status line)."""
-        text = (message or "").strip()
+        text = strip_invisible(message or "").strip()  # echoed below: no right-to-left override
         if not text:
             return message, history, history, ids, status_html("Type a question first, then press Enter.")
         service = self.service
