@@ -18,14 +18,13 @@ for their page under ``unknown_section``; answers quoting a page no longer in th
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from qa.csvexport import to_csv as csv_text
 from qa.gaps import GapQuestion, questions_from_log
 from qa.settings import Settings
 
@@ -207,12 +206,7 @@ CSV_COLUMNS = ("doc_id", "title", "section", "synthetic", "answered", "mean_conf
 def to_csv(cmap: CoverageMap) -> str:
     """One row per section (``CSV_COLUMNS``), pages in index order."""
     flagged = {p.doc_id for p in cmap.unhelpful_pages}
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for s in cmap.sections:
-        w.writerow([s.doc_id, s.title, s.section, s.synthetic, s.answered,
-                    "" if s.mean_confidence is None else s.mean_confidence,
-                    "" if s.min_confidence is None else s.min_confidence, s.helpful, s.unhelpful,
-                    _iso(s.last_answered) or "", s.unused, s.doc_id in flagged])
-    return buf.getvalue()
+    return csv_text(CSV_COLUMNS, (
+        [s.doc_id, s.title, s.section, s.synthetic, s.answered, s.mean_confidence, s.min_confidence, s.helpful,
+         s.unhelpful, _iso(s.last_answered) or "", s.unused, s.doc_id in flagged]
+        for s in cmap.sections))

@@ -67,9 +67,7 @@ How a report is made:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -85,6 +83,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from qa.csvexport import to_csv as csv_text
 from qa.domain import Reason
 from qa.errors import InputError
 from qa.settings import Settings
@@ -746,16 +745,15 @@ CSV_COLUMNS = (
 
 def to_csv(report: GapReport) -> str:
     """One row per group (``CSV_COLUMNS``); examples joined with `` | ``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for g in report.groups:
-        c, na = g.closest, g.now_answered
-        w.writerow([
-            g.rank, g.label, str(g.kind), g.count, g.distinct, _iso(g.first_seen) or "", _iso(g.last_seen) or "",
-            c.doc_id if c else "", c.title if c else "", c.section if c else "", c.score if c else "",
-            c.relevance if c else "", g.priority, g.abstained, g.low_confidence, g.unhelpful_votes,
-            g.helpful_votes, " | ".join(g.examples), f"{na.answered}/{na.asked}" if na else "",
-            (na.doc_id or "") if na else "", (na.section or "") if na else "", na.confidence if na else "",
-        ])
-    return buf.getvalue()
+    return csv_text(CSV_COLUMNS, (_csv_row(g) for g in report.groups))
+
+
+def _csv_row(g: GapGroup) -> list[object]:
+    c, na = g.closest, g.now_answered
+    return [
+        g.rank, g.label, str(g.kind), g.count, g.distinct, _iso(g.first_seen) or "", _iso(g.last_seen) or "",
+        c.doc_id if c else "", c.title if c else "", c.section if c else "", c.score if c else "",
+        c.relevance if c else "", g.priority, g.abstained, g.low_confidence, g.unhelpful_votes,
+        g.helpful_votes, " | ".join(g.examples), f"{na.answered}/{na.asked}" if na else "",
+        (na.doc_id or "") if na else "", (na.section or "") if na else "", na.confidence if na else "",
+    ]

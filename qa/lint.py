@@ -34,9 +34,7 @@ warnings; ``--fail-on never`` always exits 0), so it can gate a content pipeline
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -50,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from qa.chunking import sections
+from qa.csvexport import to_csv as csv_text
 from qa.domain import Page
 from qa.errors import IngestError, InputError
 from qa.settings import Settings
@@ -423,10 +422,7 @@ CSV_COLUMNS = ("severity", "rule", "doc_id", "source", "message", "locations", "
 
 
 def to_csv(findings: Sequence[LintFinding]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for f in findings:
-        w.writerow([str(f.severity), f.rule, f.doc_id or "", f.source or "", f.message, " | ".join(f.locations),
-                    " | ".join(f.evidence)])
-    return buf.getvalue()
+    return csv_text(CSV_COLUMNS, (
+        [str(f.severity), f.rule, f.doc_id or "", f.source or "", f.message, " | ".join(f.locations),
+         " | ".join(f.evidence)]
+        for f in findings))

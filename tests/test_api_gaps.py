@@ -72,6 +72,15 @@ def test_gap_report_groups_logged_paraphrases(client: TestClient) -> None:
     assert recheck.status_code == 200 and recheck.json()["groups"][0]["now_answered"]["asked"] == 3
 
 
+def test_gap_report_csv_download_neutralises_formulas(client: TestClient) -> None:
+    evil = '=HYPERLINK("http://evil.example","click")'
+    ask(client, evil)
+    flush(client)
+    r = client.get("/v1/admin/gaps", headers=AUTH, params={"format": "csv"})
+    row = dict(zip(CSV_COLUMNS, list(csv.reader(io.StringIO(r.text)))[1], strict=True))
+    assert row["label"] == "'" + evil and row["examples"] == "'" + evil
+
+
 def test_gap_report_as_csv(client: TestClient) -> None:
     ask(client, "where can I park my car?")
     flush(client)

@@ -146,6 +146,16 @@ def test_csv_export_has_header_and_one_row_per_group(engine: Engine, settings: S
     assert data["groups"][0]["count"] == 6 and data["groups"][0]["first_seen"].startswith("2026-11-18")
 
 
+def test_csv_export_neutralises_a_formula_typed_by_a_patient(engine: Engine, settings: Settings) -> None:
+    evil = '=HYPERLINK("http://evil.example","click")'
+    report = gap_report(engine, settings, [gap(evil), gap(evil), gap("-1+1 where can I park?")], now=NOW)
+    rows = [dict(zip(CSV_COLUMNS, r, strict=True)) for r in list(csv.reader(io.StringIO(to_csv(report))))[1:]]
+    labels = {r["label"] for r in rows}
+    assert "'" + evil in labels and "'-1+1 where can I park?" in labels
+    assert all(not r[c].startswith(("=", "+", "-", "@")) for r in rows for c in CSV_COLUMNS
+               if c not in ("closest_score", "closest_relevance", "priority", "now_answered_confidence"))
+
+
 def test_large_log_clustering_path_agrees_with_exact_on_the_hand_made_groups(engine: Engine) -> None:
     questions = [q for qs in GROUPS.values() for q in qs]
     vectors = engine.embedder.encode(questions)

@@ -8,10 +8,8 @@ question-log database is unavailable, each panel says so instead of failing.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import os
@@ -26,6 +24,7 @@ import anyio.to_thread
 import gradio as gr
 import pandas as pd
 
+from qa.csvexport import to_csv as csv_text
 from qa.errors import ClinicQAError
 from ui.render import esc
 
@@ -93,12 +92,8 @@ def abstention_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def abstention_csv(frame: pd.DataFrame) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["day", "questions", "abstained", "abstention_rate"])
-    for day, n, a, rate in frame.itertuples(index=False):
-        w.writerow([day.date().isoformat(), n, a, round(rate / 100, 4)])
-    return buf.getvalue()
+    return csv_text(("day", "questions", "abstained", "abstention_rate"), (
+        [day.date().isoformat(), n, a, round(rate / 100, 4)] for day, n, a, rate in frame.itertuples(index=False)))
 
 
 class ContentTeam:
