@@ -235,9 +235,18 @@ _ADDRESS_FLAT = re.compile(
     r"\d{1,5}[A-Za-z]?(?:\s*[/-]\s*\d{1,5}[A-Za-z]?){0,3}\b",
     re.IGNORECASE,
 )
+# Words that start the question after an address ("…, Avinashi Road, Do I need to fast?"): an address
+# never takes them, so the rest of the question always survives.
+_QUESTION_WORDS = (
+    "is are am was were can could what when where how why do does did will would should shall may might must "
+    "please pls kindly i so and but also sir madam doctor which who whether if my there any thanks thank "
+    "after before during then now today tomorrow"
+)
+_NOT_PLACE = rf"(?!(?i:{'|'.join(_QUESTION_WORDS.split())})\b)"
 # After an address: ", RS Puram, Coimbatore - 641002"
 _ADDRESS_TAIL = re.compile(
-    r"(?:\s*,\s*(?:\d{1,3}(?:st|nd|rd|th)\s+\w+|[A-Z]\w*(?:\.\w+)*(?:[ \t]+[A-Z]\w*(?:\.\w+)*){0,3}))*"
+    rf"(?:\s*,\s*(?:\d{{1,3}}(?:st|nd|rd|th)\s+\w+|{_NOT_PLACE}[A-Z]\w*(?:\.\w+)*"
+    rf"(?:[ \t]+{_NOT_PLACE}[A-Z]\w*(?:\.\w+)*){{0,3}}))*"
     r"(?:[ \t,-]*[1-8]\d{2}\s?\d{3}(?!\d))?"
 )
 _PIN = re.compile(r"(?<![\w₹.,/-])[1-8]\d{2}\s?\d{3}(?![\w,/-]|\.\d)")
@@ -261,11 +270,8 @@ _LIVE_AT = re.compile(
 _LIVE_IN = re.compile(
     r"\b(?:i\s+(?:live|stay|reside)|i'm\s+(?:living|staying)|i\s+am\s+(?:living|staying))\s+in\s+(?=[A-Z])"
 )
-_CLAUSE_STOP_WORDS = _words(
-    "is are can could what when where how do does will would should please pls kindly i so and but sir "
-    "madam doctor which who whether if my there"
-)
-_ADDRESS_STOP_WORDS = _words("and but so pls please kindly mein me hai")
+_CLAUSE_STOP_WORDS = _words(_QUESTION_WORDS)
+_ADDRESS_STOP_WORDS = _CLAUSE_STOP_WORDS | _words("mein me hai")
 _ABBREVIATIONS = frozenset({"no", "st", "rd", "dr", "mr", "mrs", "smt", "opp", "nr", "extn", "apts"})
 
 # Names
@@ -434,9 +440,8 @@ def _clause_end(text: str, start: int, limit: int = 120) -> int:
         if c == ".":
             word = _LAST_WORD.search(text, max(start, i - 12), i)
             nxt = text[i + 1 : i + 3]
-            if not (word and word.group(1).lower() in _ABBREVIATIONS) and (
-                nxt[:1] in ("", "\n") or (nxt[:1] == " " and nxt[1:2].isupper())
-            ):
+            short = word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1)  # "R.S."
+            if not short and (nxt[:1] in ("", "\n") or (nxt[:1] == " " and nxt[1:2].isalpha())):
                 break
         if c in ", ":
             w = _NEXT_WORD.match(text, i + 1, n)

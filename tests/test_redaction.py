@@ -188,6 +188,27 @@ def test_addresses_and_pin_codes_are_redacted(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("I stay near Gandhipuram bus stand can I come by bus after the block",
+         "I stay near [ADDRESS] can I come by bus after the block"),
+        ("door no 45, Kamarajar Road, Is it safe to drive after the block?",
+         "[ADDRESS], Is it safe to drive after the block?"),
+        ("my address is 12 Gandhi Road Coimbatore what should I bring", "my address is [ADDRESS] what should I bring"),
+        ("I live at Vadavalli, near the temple. can I eat before the block",
+         "I live at [ADDRESS]. can I eat before the block"),
+        ("I live at 24, 3rd Cross, Vadavalli, Coimbatore, What should I eat before?",
+         "I live at [ADDRESS], What should I eat before?"),
+        ("Flat 3B, Sri Sai Apartments, Avinashi Road, Do I need to fast?", "[ADDRESS], Do I need to fast?"),
+        ("address: 5 Lake View Road how long is recovery", "address: [ADDRESS] how long is recovery"),
+        ("I live at 12 R.S. Puram main road. ok", "I live at [ADDRESS]. ok"),
+    ],
+)
+def test_an_address_never_swallows_the_rest_of_the_question(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("UHID 12345, next visit?", "UHID [ID], next visit?"),
         ("patient id: APC-2023-0042", "patient id: [ID]"),
         ("MRN 778899", "MRN [ID]"),
