@@ -5,8 +5,10 @@
     >>> redact("my name is Ramesh Kumar, my number is 98450 12345").text
     'my name is [NAME], my number is [PHONE]'
 
-Kinds: ``NAME`` (only names introduced as such: "my name is ...", "I am Priya", "this is ...",
-"mera naam ... hai", "Mr./Mrs./Dr./Shri/Smt. ...", "my wife Geetha", "Regards, ..."), ``PHONE``
+Kinds: ``NAME`` (only names introduced as such: "my name is ...", "I am Priya", "i'm priya", "this is
+priya raman", "myself Priya", "Priya Raman here", "Ravi speaking", "Lakshmi this side", a signature at the
+end "- Priya (ph [PHONE])", "mera naam ... hai", "Mr./Mrs./Dr./Shri/Smt. ...", "for my mother kamala",
+"Regards, ..."), ``PHONE``
 (Indian mobiles and landlines, +91/0091/0 prefixes, international numbers), ``EMAIL``, ``AADHAAR``
 (12 digits, not starting with 0 or 1), ``PAN``, ``DOB`` (dates of birth and dates in general),
 ``ADDRESS`` (door/flat numbers with a street, road, nagar, colony, layout...; PIN codes; "I live
@@ -14,6 +16,19 @@ at ..."), ``ID`` (UHID / MRN / patient, IP, OP, registration, policy, ABHA numbe
 
 It is deliberately conservative about medical text: "L4-L5", "12 – 18 hours", "after 24 hours",
 "2 tablets", "5 mg", "BP 140/90", "1-0-1" and the like are left alone. Pure Python, no model.
+
+How a name is told from "I am diabetic" (patients write names in lower case, so capitals prove little):
+after a cue ("I am", "this is", "my mother", "- " at the end, "... here"), one to three words are taken
+as a name when each could be one: not in a stop-list of words that follow the cues (``_NOT_NAMES``), and
+either in ``qa/data/indian_names.txt`` (about 880 common Indian given and family names: Tamil, Telugu,
+Kannada, Malayalam, Hindi, Bengali, Punjabi, Gujarati, Marathi, Muslim, Christian) or *not* an English
+word (pyspellchecker's English list, so "scared", "pregnant", "constipated" are not names), with a vowel
+("tkr" is not) and without an adjective or diagnosis ending ("-ed", "-ic", "-osis", "-algia"...). The
+list is the second signal: a word it does not know is a name after "I am" / "this is" only when the
+phrase ends there (punctuation, "here", "from", "and can I ..."), so "i am fibromyalgia patient" stays.
+Names that are also common English words ("Rose", "Joy", "Harsh") are missed by design: catching them
+would redact "I am harsh" or "this is joy". Recall and false positives on a labelled table are in
+BENCHMARKS.md ("Redaction of names").
 """
 
 from __future__ import annotations
@@ -21,6 +36,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from spellchecker import SpellChecker
 
 __all__ = ["KINDS", "Redaction", "redact"]
 
@@ -77,6 +96,7 @@ _NOT_NAMES = _words(
     patient patients doctor doctors sir madam mam maam nurse staff team clinic hospital
     mr mrs ms miss dr shri sri smt kumari selvi thiru tmt prof
     tamil hindi english telugu malayalam kannada marathi bengali gujarati urdu punjabi indian nri
+    keralite malayali malayalee tamilian kannadiga bihari odia oriya assamese sindhi rajasthani kashmiri goan
     hindu muslim christian jain sikh vegetarian veg nonveg male female man woman boy girl lady gentleman
     son daughter wife husband mother father brother sister friend relative neighbour neighbor
     monday tuesday wednesday thursday friday saturday sunday
@@ -145,6 +165,81 @@ def _take_name(text: str, pos: int, *, allow_lower: bool, max_words: int = 3) ->
     if end is None or words == 0:
         return None
     return start, end
+
+
+_NAMES_FILE = Path(__file__).parent / "data" / "indian_names.txt"
+# Endings of English adjectives, participles and diagnoses: "I am constipated", "this is spondylosis?".
+# Names with such an ending (Ahmed, Manish) are in the list of names, which is looked at first.
+_NOT_NAME_ENDINGS = (
+    "ed", "ing", "ful", "ous", "ive", "able", "ible", "oid", "less", "ness", "ish", "ic", "ical", "ism", "itis",
+    "osis", "algia", "pathy", "plasty", "ectomy", "otomy", "scopy", "graphy", "emia", "aemia", "plegia",
+)
+_NAME_TOKEN = re.compile(r"[A-Za-z](?:'[A-Za-z]+|[A-Za-z]*(?:-[A-Za-z]+)?)(?![\w])")
+
+
+@cache
+def _indian_names() -> frozenset[str]:
+    """``qa/data/indian_names.txt``: common Indian given and family names, lower case."""
+    text = _NAMES_FILE.read_text(encoding="utf-8")
+    return frozenset(w for line in text.splitlines() for w in line.split("#", 1)[0].lower().split())
+
+
+@cache
+def _english() -> SpellChecker:
+    """pyspellchecker's English word list (about 160,000 words from subtitles), loaded once (~0.3 s)."""
+    return SpellChecker(language="en", distance=1)
+
+
+def _name_word(word: str) -> bool:
+    """Could ``word`` be part of a personal name? Known Indian names: yes; the stop-list, words without a
+    vowel (abbreviations: "tkr", "ncv"), adjective or diagnosis endings and English words: no."""
+    w = word.lower()
+    if "-" in w:  # "post-op", "follow-up": every part must pass
+        return all(_name_word(part) for part in w.split("-"))
+    if len(w) < 2 or w in _NOT_NAMES:
+        return False
+    if w in _indian_names():
+        return True
+    return any(c in "aeiouy" for c in w) and not w.endswith(_NOT_NAME_ENDINGS) and w not in _english()
+
+
+@dataclass(frozen=True)
+class _Found:
+    start: int
+    end: int
+    known: bool  # a word is in the list of Indian names
+    capitalised: bool  # every word starts with a capital
+
+
+def _scan_name(text: str, pos: int, max_words: int = 3) -> _Found | None:
+    """Initials and up to ``max_words`` words that pass :func:`_name_word`, from ``pos`` (after spaces)."""
+    n = len(text)
+    i = pos
+    while i < n and text[i] in " \t":
+        i += 1
+    start, end, words, known, capitalised = i, -1, 0, False, True
+    while i < n and words < max_words:
+        ini = _INITIAL.match(text, i)
+        if ini and not (text[i] == "I" and not ini.group().startswith("I.")):
+            if words and ini.group()[1] == ".":
+                end = ini.start() + 2  # "Ramesh K."
+            i = ini.end()
+            continue
+        m = _NAME_TOKEN.match(text, i)
+        if not m or not _name_word(m.group()):
+            break
+        is_known = m.group().lower() in _indian_names()
+        if words and capitalised and not m.group()[0].isupper() and not is_known:
+            break  # "Mrs. Lakshmi narrated": after a capitalised word, only a known name in lower case
+        words += 1
+        known = known or is_known
+        capitalised = capitalised and m.group()[0].isupper()
+        end = i = m.end()
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n or not text[i].isalpha():
+            break
+    return _Found(start, end, known, capitalised) if words else None
 
 
 # --------------------------------------------------------------------------------- detectors
@@ -282,20 +377,43 @@ _NAME_IS = re.compile(
 )
 _NAAM = re.compile(r"\b(?:(?:mera|meri|mere|apna|humara|hamara)\s+(?:naam|name)|naam)\s+", re.IGNORECASE)
 _NAAM_END = re.compile(r"\s+(?:hai|h|he|hain|hei)\b", re.IGNORECASE)
-_I_AM = re.compile(r"\b(?:I\s+am|I'm|I’m|Im|i\s+am|i'm|this\s+is|This\s+is)\s+")
-# After "I am Priya" / "this is Priya" comes the end, punctuation, 's, or one of these words;
-# "I am Comfortable now", "I am Sugar patient" are not names.
-_AFTER_SELF_NAME = re.compile(
-    r"\s*(?:$|[,.!?;:\n(-]|'s\b|’s\b|(?:from|here|speaking|calling|writing|aged?|s/o|d/o|w/o|c/o|sir|madam|mam)\b"
-    r"|and\s+(?:i|my|I|am)\b|[A-Z]\w*'s\b)",
+# Self-introductions: "I am Priya", "i'm priya", "this is priya raman", "myself Priya".
+_I_AM = re.compile(r"\b(?:I\s+am|I'm|I’m|Im|I\s+m|this\s+is|myself)\s+", re.IGNORECASE)
+# What may follow a name without the name being known (in the list of Indian names) or capitalised:
+# the end, punctuation, 's, or one of these words. "I am Comfortable now", "I am Sugar patient" are not names.
+_AFTER_NAME = re.compile(
+    r"\s*(?:$|[,.!?;:\n()\[-]|'s\b|’s\b|(?:from|here|speaking|calling|writing|this\s+side|aged?|s/o|d/o|w/o|c/o"
+    r"|sir|madam|mam|who|whose|is|has|had|was|will|needs?|wants?|underwent|took|got)\b"
+    rf"|and\s+(?:{'|'.join(_QUESTION_WORDS.split())}|me|she|he|her|his|we|our)\b|[A-Z]\w*'s\b)",
     re.IGNORECASE,
 )
-_ADJECTIVE_ENDINGS = ("ful", "ous", "ive", "able", "ible", "oid", "less", "ness", "ish", "ical", "tic")
+# "Priya Raman here, ...", "Ravi speaking", "Lakshmi this side": a name at the start of the message or of a
+# sentence, or after a greeting, then the cue, then the end of that phrase.
+_NAME_FIRST_START = re.compile(
+    r"(?:^|(?<=[.!?])\s+|\b(?:hi|hello|hey|dear|namaste|namaskar(?:am)?|vanakkam|(?:as)?salaam?|assalamu?\s+alaikum|good\s+(?:morning|afternoon|evening))\b"
+    r"(?:\s+(?:doctor|doc|sir|madam|mam|ma'am|team|all|there))?\s*[,!.:-]*\s*)(?=[A-Za-z])",
+    re.IGNORECASE,
+)
+_NAME_FIRST_CUE = re.compile(
+    r"\s+(?:here|speaking|this\s+side)\b(?=\s*(?:$|[,.!?;:\n(-]|(?:and|from|with|about|regarding)\b))",
+    re.IGNORECASE,
+)
+# A signature at the end: "... - Priya", "-- priya raman (ph [PHONE])", "~Ravi, 98450 12345".
+_SIGNATURE = re.compile(r"(?:^|(?<=[\s.!?]))(?:-{1,2}|[–—~])[ \t]*(?=[A-Za-z])")
+_MESSAGE_END = re.compile(
+    r"\s*[.!]*\s*(?:[(,]?\s*(?:(?:ph|phone|mob|mobile|cell|tel|contact|whatsapp)\b\.?\s*(?:no\b\.?)?\s*[:.-]?\s*)?"
+    r"(?:\[PHONE\]|\+?\d[\d \t()+./-]{5,})\s*\)?)?\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
 _TITLE = re.compile(rf"(?<![\w.])(?:(?i:{_TITLES_ANY_CASE})|{_TITLES_CAPITALISED})\b\.?\s*(?=[A-Za-z])")
-_RELATION = re.compile(rf"\b(?:my|his|her|our)\s+(?:{_RELATIONS})(?:'s)?\s+(?=[A-Z])", re.IGNORECASE)
+_RELATION = re.compile(
+    rf"\b(?:my|his|her|our)\s+(?:\d{{1,3}}[ -]?(?:years?|yrs?)[ -]?old\s+|old\s+|elderly\s+)?(?:{_RELATIONS})"
+    r"(?:'s)?\s+(?=[A-Za-z])",
+    re.IGNORECASE,
+)
 _SIGN_OFF = re.compile(
     r"\b(?:thanks|thank\s+you|thanking\s+you|regards|warm\s+regards|best\s+regards|kind\s+regards"
-    r"|yours\s+(?:sincerely|truly|faithfully)|sincerely)\s*[,.!-]?\s*\n?\s*(?=[A-Z])",
+    r"|yours\s+(?:sincerely|truly|faithfully)|sincerely)\s*[,.!-]?\s*\n?\s*(?=[A-Za-z])",
     re.IGNORECASE,
 )
 
@@ -473,14 +591,25 @@ def _names(text: str) -> Iterator[_Span]:
         elif m.group().lower().startswith(("mera", "meri", "mere", "apna", "humara", "hamara")):
             yield from emit(m.end(), allow_lower=True, max_words=2)
     for m in _I_AM.finditer(text):
-        span = _take_name(text, m.end(), allow_lower=False)
-        if span and _AFTER_SELF_NAME.match(text, span[1]) and not text[span[0] : span[1]].lower().endswith(
-            _ADJECTIVE_ENDINGS
-        ):
-            yield _Span("NAME", span[0], span[1], 9)
-    for rx in (_RELATION, _SIGN_OFF):
-        for m in rx.finditer(text):
-            yield from emit(m.end(), allow_lower=False)
+        found = _scan_name(text, m.end())
+        if found and (found.known or _AFTER_NAME.match(text, found.end)):
+            yield _Span("NAME", found.start, found.end, 9)
+    for m in _RELATION.finditer(text):
+        found = _scan_name(text, m.end())
+        if found and (found.known or found.capitalised or _AFTER_NAME.match(text, found.end)):
+            yield _Span("NAME", found.start, found.end, 9)
+    for m in _SIGN_OFF.finditer(text):
+        found = _scan_name(text, m.end())
+        if found and (found.known or found.capitalised or _MESSAGE_END.match(text, found.end)):
+            yield _Span("NAME", found.start, found.end, 9)
+    for m in _SIGNATURE.finditer(text):
+        found = _scan_name(text, m.end())
+        if found and _MESSAGE_END.match(text, found.end):
+            yield _Span("NAME", found.start, found.end, 9)
+    for m in _NAME_FIRST_START.finditer(text):
+        found = _scan_name(text, m.end())
+        if found and _NAME_FIRST_CUE.match(text, found.end):
+            yield _Span("NAME", found.start, found.end, 9)
     for m in _TITLE.finditer(text):
         yield from emit(m.end(), allow_lower=True)
 
