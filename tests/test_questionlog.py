@@ -102,6 +102,16 @@ def test_questions_and_comments_are_redacted(log: QuestionLog) -> None:
     assert not any("98450" in t for t in texts) and not any("98765" in (c or "") for c in comments)
 
 
+def test_names_of_the_issue_never_reach_the_stored_questions(log: QuestionLog) -> None:
+    asked = ["This is priya raman, can I drive after the block?", "Priya Raman here, is fasting needed?",
+             "hi doctor i am Lakshmi Narayanan, will it hurt?", "will I be sleepy? - Priya (ph 98450 12345)"]
+    log.record([entry(i, question=q) for i, q in enumerate(asked)])
+    stored = sorted(log.questions().items, key=lambda q: q.answer_id)
+    assert [q.question for q in stored] == [
+        "This is [NAME], can I drive after the block?", "[NAME] here, is fasting needed?",
+        "hi doctor i am [NAME], will it hurt?", "will I be sleepy? - [NAME] (ph [PHONE])"]
+
+
 def test_feedback_joins_its_question(log: QuestionLog) -> None:
     log.record([entry(1), entry(2)])
     log.add_feedback("a0002", helpful=True)
