@@ -63,8 +63,11 @@ SECTION_MAX = 300
 
 def _default_redactor() -> Redactor:
     from qa.redaction import redact
+    from qa.text import strip_invisible
 
-    return lambda text: redact(text).text
+    # Feedback comments do not pass through clean_question: drop the right-to-left override and
+    # zero-width characters here too, so staff read what was written.
+    return lambda text: redact(strip_invisible(text)).text
 
 
 def utcnow() -> datetime:

@@ -112,6 +112,12 @@ def test_names_of_the_issue_never_reach_the_stored_questions(log: QuestionLog) -
         "hi doctor i am [NAME], will it hurt?", "will I be sleepy? - [NAME] (ph [PHONE])"]
 
 
+def test_comments_are_stored_without_bidi_or_zero_width_characters(log: QuestionLog) -> None:
+    log.record([entry(1)])
+    log.add_feedback("a0001", helpful=False, comment="the \u202eanswer\u202c was\u200b wrong")
+    assert log.questions().items[0].feedback[0].comment == "the answer was wrong"
+
+
 def test_feedback_joins_its_question(log: QuestionLog) -> None:
     log.record([entry(1), entry(2)])
     log.add_feedback("a0002", helpful=True)
