@@ -559,6 +559,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.dropped = 0
+        self.last_error: str | None = None  # why the last write failed; None once a write succeeds
 
     # -- producer side -----------------------------------------------------------------------------
     def submit(self, entry: LogEntry) -> bool:
