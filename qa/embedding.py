@@ -87,7 +87,11 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # transformers draws a "Loading weights" progress bar on stderr at each load: a local model of
+        # 90 MB loads in a second, and the bar is noise in `clinicqa ask` and the server's log.
+        transformers_logging.disable_progress_bar()
         path = self._path or bundled_model_path()
         if not path.is_dir():
             raise ClinicQAError(f"Embedding model folder {path} does not exist; check CLINICQA_MODEL_PATH.")
