@@ -602,3 +602,23 @@ def test_a_server_started_on_a_damaged_index_says_only_damaged_rebuilding_and_re
         assert c.post("/v1/ask", json={"question": ANSWERABLE}).status_code == 200
         status = c.get("/v1/admin/status", headers=admin()).json()["index"]
         assert status["problem"] is None and status["rebuilding"] is False
+
+
+def test_a_deleted_sqlite_folder_shows_the_question_log_as_unavailable(tmp_path: Path, index_dir: Path,
+                                                                       engine: Engine) -> None:
+    folder = tmp_path / "logdb"
+    settings = make_settings(tmp_path, index_dir, database_url=f"sqlite:///{folder / 'log.sqlite3'}")
+    with TestClient(create_app(settings, engine)) as c:
+        c.post("/v1/ask", json={"question": ANSWERABLE})
+        flush(c)
+        assert c.get("/readyz").json()["question_log"]["available"] is True
+        shutil.rmtree(folder)
+        c.post("/v1/ask", json={"question": OFF_TOPIC})
+        flush(c)
+        ready = c.get("/readyz")
+        assert ready.status_code == 200  # answers go on, as when PostgreSQL is down
+        log_status = ready.json()["question_log"]
+        assert log_status["available"] is False and log_status["written"] == 1 and log_status["dropped"] == 1
+        assert str(folder) not in ready.text
+        detail = c.get("/v1/admin/status", headers=admin()).json()["question_log"]
+        assert detail["available"] is False and str(folder) in detail["last_error"]
