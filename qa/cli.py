@@ -143,7 +143,7 @@ def eval_cmd(
 ) -> None:
     """Answer every question of a labelled set, write predictions and print the scorer's metrics."""
     from qa.engine import Engine
-    from qa.errors import IndexMismatchError, IndexNotFoundError
+    from qa.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
     from qa.evaluation import predict, read_questions, score
     from qa.indexing import build_index
 
@@ -154,7 +154,7 @@ def eval_cmd(
         qs = read_questions(questions, split)
         try:
             engine = Engine.load(s)
-        except (IndexNotFoundError, IndexMismatchError) as e:
+        except (IndexNotFoundError, IndexMismatchError, IndexDamagedError) as e:
             if not build:
                 raise
             err.print(f"[yellow]{e}[/] — building it now.")
