@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CLINIC_CORPUS, ROOT
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 
 # A real build of the clinic corpus with 2 worker processes (the corpus is below the size that starts
 # them on its own), which stops for good once the workers have chunked the pages: the test kills it there.
