@@ -25,6 +25,7 @@ from api.middleware import BodyLimitMiddleware, CatchAllMiddleware, Observabilit
 from api.schemas import (
     NON_BLANK,
     SINCE_PATTERN,
+    AdminStatusResponse,
     AskRequest,
     AskResponse,
     CoverageResponse,
@@ -34,7 +35,9 @@ from api.schemas import (
     FeedbackResponse,
     GapReportResponse,
     HealthResponse,
+    IndexStatus,
     LintResponse,
+    LogDetail,
     LogStatus,
     NoticeResponse,
     QuestionsPageResponse,
@@ -419,6 +422,23 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             return _csv(to_csv(findings), "lint")
         return lint_response(findings)
 
+    @app.get("/v1/admin/status", response_model=AdminStatusResponse, tags=["admin"],
+             summary="The index and the question log, with what is wrong",
+             responses=_errors(401, 403), dependencies=[Depends(require_admin)])
+    async def admin_status() -> AdminStatusResponse:
+        """What /readyz says, with the details it keeps from the public: why the index on disk could not
+        be loaded (its folder, the file and the error) and why the question log's last write failed."""
+        engine = service.serving
+        writer = service.writer
+        return AdminStatusResponse(
+            index=IndexStatus(ready=engine is not None, index_version=engine.index_version if engine else None,
+                              rebuilding=service.rebuilding, problem=service.index_problem or service.load_error,
+                              manifest=public_manifest(engine.manifest) if engine else None),
+            question_log=LogDetail(backend=service.log.backend, pending=writer.pending(), written=writer.written,
+                                   dropped=writer.dropped, available=writer.last_error is None,
+                                   last_error=writer.last_error),
+        )
+
     # --- ops -------------------------------------------------------------------------------------
     @app.get("/healthz", response_model=HealthResponse, tags=["ops"], summary="The process is alive")
     async def healthz() -> HealthResponse:
@@ -430,7 +450,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Ready when an index is loaded; reports its manifest and the question log's state."""
         writer = service.writer
         log_status = LogStatus(backend=service.log.backend, pending=writer.pending(),
-                               written=writer.written, dropped=writer.dropped)
+                               written=writer.written, dropped=writer.dropped,
+                               available=writer.last_error is None)
         if not service.ready:
             response.status_code = 503
             return ReadyResponse(status="not ready", detail=service.load_error or "loading the index",

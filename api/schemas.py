@@ -281,6 +281,26 @@ class LogStatus(_Response):
     pending: int
     written: int
     dropped: int
+    available: bool = Field(True, description="False while the last write to the question log failed "
+                                              "(the database is down, or its file or folder vanished).")
+
+
+class LogDetail(LogStatus):
+    last_error: str | None = Field(None, description="Why the last write failed (admins only).")
+
+
+class IndexStatus(_Response):
+    ready: bool
+    index_version: str | None = None
+    rebuilding: bool = Field(False, description="A damaged index is being rebuilt.")
+    problem: str | None = Field(None, description="What is wrong with the index on disk, with its folder "
+                                                  "(admins only; the public /readyz only says 'damaged').")
+    manifest: dict[str, Any] | None = None
+
+
+class AdminStatusResponse(_Response):
+    index: IndexStatus
+    question_log: LogDetail
 
 
 class ReadyResponse(_Response):

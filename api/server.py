@@ -57,9 +57,12 @@ def app_factory() -> FastAPI:
 
 
 def _configure_logging(level: str) -> None:
+    from qa.logconfig import quiet_libraries
+
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
     )
+    quiet_libraries()
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:

@@ -28,7 +28,7 @@ import anyio.to_thread
 from api import metrics
 from api.ratelimit import RateLimiter
 from qa.domain import Answer
-from qa.errors import ClinicQAError, InputError
+from qa.errors import ClinicQAError, IndexDamagedError, InputError
 from qa.questionlog import DailyAbstention, LogEntry, LogWriter, QuestionLog
 from qa.settings import Settings
 from qa.text import clean_question
@@ -48,6 +48,10 @@ T = TypeVar("T")
 # machine has 2 cores: more threads only add contention; the event loop keeps accepting meanwhile.
 ENGINE_THREADS = 1
 INDEX_POLL_SECONDS = 5.0
+# What the public /readyz (and a 503 from /v1/ask) says while a damaged index is rebuilt: no folder names,
+# no FAISS or zip errors. The details are in the server log and in GET /v1/admin/index (admin token).
+DAMAGED_REBUILDING = "index damaged, rebuilding"
+DAMAGED_REBUILD_FAILED = "index damaged, the rebuild failed; see the server log"
 
 
 class NotReadyError(ClinicQAError):
@@ -152,7 +156,10 @@ class Service:
         self._engine: Engine | None = engine
         self._engine_given = engine is not None
         self._swap_lock = threading.Lock()
-        self.load_error: str | None = None
+        self.load_error: str | None = None  # why no engine is loaded (public: /readyz, 503s)
+        self.index_problem: str | None = None  # what is wrong with the index on disk (admins, the log)
+        self.rebuilding = False  # a rebuild of a damaged index is running
+        self._rebuild_task: asyncio.Task[None] | None = None
         self.cache = AnswerCache(settings.answer_cache_size)
         self.limiters = {
             name: RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -188,6 +195,11 @@ class Service:
         return engine
 
     @property
+    def serving(self) -> Engine | None:
+        """The engine in service, or None (unlike :attr:`engine`, which raises NotReadyError then)."""
+        return self._engine
+
+    @property
     def ready(self) -> bool:
         return self._engine is not None
 
@@ -197,6 +209,7 @@ class Service:
             old, self._engine = self._engine, new
         self.cache.clear()
         self.load_error = None
+        self.index_problem = None
         self._update_index_metrics(new)
         for callback in self.on_swap:
             callback()
@@ -239,6 +252,16 @@ class Service:
 
         try:
             engine = await anyio.to_thread.run_sync(Engine.load, self.settings)
+        except IndexDamagedError as err:
+            self.index_problem = str(err)
+            if self._engine is None:
+                metrics.READY.set(0)
+                logger.error("not ready, no engine loaded: %s; rebuilding it", err)
+                self.load_error = DAMAGED_REBUILDING
+                self._start_rebuild()
+            else:
+                logger.error("could not load the new index, the current one keeps serving: %s", err)
+            return False
         except ClinicQAError as err:
             if self._engine is None:
                 self.load_error = str(err)
@@ -251,9 +274,30 @@ class Service:
         logger.info("index %s loaded from %s", engine.index_version, self.settings.index_dir)
         return True
 
+    def _start_rebuild(self) -> None:
+        """Rebuild the damaged index in the background (once at a time); the service answers 503 until then."""
+        if self._rebuild_task is None or self._rebuild_task.done():
+            self._rebuild_task = asyncio.create_task(self._rebuild_damaged())
+
+    async def _rebuild_damaged(self) -> None:
+        self.rebuilding = True
+        try:
+            while self.reindex_lock.locked():  # the index watcher's load that found the damage
+                await asyncio.sleep(0.1)
+            await self.reindex()
+        except ReindexBusyError:  # another worker is rebuilding: the index watcher loads its build
+            logger.info("a damaged index is being rebuilt by another worker; waiting for its build")
+        except Exception as err:  # any failure: say so in the log, keep the service up
+            self.load_error = DAMAGED_REBUILD_FAILED
+            logger.error("rebuilding the damaged index failed: %s", err)
+        finally:
+            self.rebuilding = False
+
     async def shutdown(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._rebuild_task is not None:
+            self._rebuild_task.cancel()
         await anyio.to_thread.run_sync(self.writer.close, 5.0)
         self.log.dispose()
         metrics.mark_process_dead()

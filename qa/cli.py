@@ -24,7 +24,12 @@ err = Console(stderr=True)
 DEFAULT_SCORER = PROJECT_ROOT.parent / "shared" / "eval" / "score.py"
 
 
-def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings:
+def _settings(corpus: Path | None = None, index: Path | None = None, *, quiet: bool = False) -> Settings:
+    """The settings, with ``--corpus`` / ``--index`` applied, and logging set up: clinicqa's lines at
+    CLINICQA_LOG_LEVEL, the libraries' from WARNING up. ``quiet`` (a one-off command such as ``ask``,
+    whose output is the answer): WARNING for clinicqa too, unless CLINICQA_LOG_LEVEL is set."""
+    from qa.logconfig import quiet_libraries
+
     s = Settings()
     updates: dict[str, Any] = {}
     if corpus is not None:
@@ -32,10 +37,11 @@ def _settings(corpus: Path | None = None, index: Path | None = None) -> Settings
     if index is not None:
         updates["index_dir"] = index
     s = s.model_copy(update=updates) if updates else s
-    logging.basicConfig(level=getattr(logging, s.log_level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("faiss.loader", "sentence_transformers", "httpx", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    level = getattr(logging, s.log_level.upper(), logging.INFO)
+    if quiet and "log_level" not in s.model_fields_set:
+        level = max(level, logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     return s
 
 
@@ -47,7 +53,7 @@ def _batch(settings: Settings) -> Settings:
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {error}")
+    err.print(f"[bold red]error:[/] {error}", soft_wrap=True)  # one line, however long (paths)
     return typer.Exit(code=2)
 
 
@@ -98,7 +104,7 @@ def ask(
     from qa.engine import Engine
     from qa.serialize import answer_to_dict
 
-    s = _settings(index=index)
+    s = _settings(index=index, quiet=True)
     try:
         engine = Engine.load(s)
         answer = engine.ask(question, procedure=procedure, category=category)
@@ -137,7 +143,7 @@ def eval_cmd(
 ) -> None:
     """Answer every question of a labelled set, write predictions and print the scorer's metrics."""
     from qa.engine import Engine
-    from qa.errors import IndexMismatchError, IndexNotFoundError
+    from qa.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
     from qa.evaluation import predict, read_questions, score
     from qa.indexing import build_index
 
@@ -148,7 +154,7 @@ def eval_cmd(
         qs = read_questions(questions, split)
         try:
             engine = Engine.load(s)
-        except (IndexNotFoundError, IndexMismatchError) as e:
+        except (IndexNotFoundError, IndexMismatchError, IndexDamagedError) as e:
             if not build:
                 raise
             err.print(f"[yellow]{e}[/] — building it now.")

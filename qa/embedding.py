@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -87,7 +91,11 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # transformers draws a "Loading weights" progress bar on stderr at each load: a local model of
+        # 90 MB loads in a second, and the bar is noise in `clinicqa ask` and the server's log.
+        transformers_logging.disable_progress_bar()
         path = self._path or bundled_model_path()
         if not path.is_dir():
             raise ClinicQAError(f"Embedding model folder {path} does not exist; check CLINICQA_MODEL_PATH.")
@@ -227,8 +235,13 @@ def _length_groups(texts: Sequence[str]) -> list[np.ndarray]:
 _worker_embedders: dict[tuple[str, str, int, int], Embedder] = {}
 
 
-def _worker_init() -> None:
-    """Runs first in each worker: one thread per process (the processes are the parallelism).
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent dies
+PARENT_POLL_SECONDS = 1.0
+
+
+def _worker_init(parent: int | None = None) -> None:
+    """Runs first in each worker: one thread per process (the processes are the parallelism), and the
+    worker dies with the build process (``parent``'s pid).
 
     Several single-threaded processes beat one process with several threads here: no thread waits at a
     barrier for another, which matters most when other programs share the CPUs.
@@ -236,6 +249,33 @@ def _worker_init() -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    if parent is not None:
+        _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the build process ends, even by ``kill -9`` (no chance to shut the pool down):
+    otherwise each worker (~0.7 GB: torch and the model) lives on, orphaned.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere, or
+    if that call fails, a daemon thread checks every second whether the worker has been re-parented.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before the call: nobody will signal
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def _encode_in_worker(config: tuple[str, str, int, int], texts: list[str]) -> np.ndarray:
@@ -259,9 +299,10 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` fresh (spawned, not forked) processes for chunking and embedding.
 
     Spawned, because forking a process whose torch thread pools already run can deadlock the child.
+    The workers die with this process (see :func:`_die_with_parent`).
     """
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
 
 
 @lru_cache(maxsize=4)

@@ -26,3 +26,20 @@ class IndexNotFoundError(ClinicQAError):
 
 class IndexMismatchError(ClinicQAError):
     """The index was built by another model, other settings, or from a corpus that has changed."""
+
+
+class IndexDamagedError(ClinicQAError):
+    """A file of the index's current build is missing, unreadable, truncated or inconsistent with the others.
+
+    ``str(err)`` is one line naming the build folder, the file and the problem, and saying how to rebuild;
+    ``problem`` alone (without paths) is what the server logs and shows to admins.
+    """
+
+    def __init__(self, build: object, problem: str, index_dir: object | None = None) -> None:
+        self.build = str(build)
+        # One line, short: a FAISS or zip error can span lines and quote C++ source locations.
+        first = next((line.strip() for line in str(problem).splitlines() if line.strip()), "unreadable")
+        self.problem = first if len(first) <= 200 else first[:197] + "..."
+        where = f" --index {index_dir}" if index_dir is not None else ""
+        super().__init__(f"The index in {self.build} is damaged ({self.problem}). "
+                         f"Rebuild it: clinicqa build-index{where}")

@@ -29,7 +29,7 @@ from qa import __version__
 from qa.chunking import chunk_page
 from qa.domain import Chunk, Page, content_hash
 from qa.embedding import Embedder, get_embedder, usable_cpus, worker_pool
-from qa.errors import ClinicQAError, IndexMismatchError, IndexNotFoundError
+from qa.errors import ClinicQAError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from qa.ingest import corpus_files, load_corpus
 from qa.settings import Settings
 from qa.store import (
@@ -41,6 +41,7 @@ from qa.store import (
     load_index,
     make_faiss_index,
     read_manifest,
+    verify_files,
     write_index,
 )
 
@@ -115,9 +116,10 @@ def check_corpus_unchanged(manifest: dict[str, Any], settings: Settings, index_d
 
 
 def stale_reason(settings: Settings, index_dir: Path | None = None) -> str | None:
-    """Why the index must be (re)built before serving — missing, built with other settings or model, or
-    from a corpus that changed since — or None when it is current. Reads only the manifest; the checks
-    are those of loading (:func:`qa.store.check_manifest`, :func:`check_corpus_unchanged`)."""
+    """Why the index must be (re)built before serving — missing, damaged, built with other settings or
+    model, or from a corpus that changed since — or None when it is current. The checks are those of
+    loading (:func:`qa.store.check_manifest`, :func:`check_corpus_unchanged`, and the files' sizes and
+    checksums, :func:`qa.store.verify_files`; builds without checksums are loaded in full)."""
     index_dir = Path(index_dir or settings.index_dir)
     embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
                             settings.chunk_max_seq_length)  # cheap: the model loads on first use
@@ -125,9 +127,12 @@ def stale_reason(settings: Settings, index_dir: Path | None = None) -> str | Non
         manifest = read_manifest(index_dir)
         check_manifest(manifest, index_dir, index_settings(settings, embedder))
         check_corpus_unchanged(manifest, settings, index_dir)
+        verify_files(manifest, index_dir)
+        if not isinstance(manifest.get("files"), dict):
+            load_index(index_dir)
     except IndexNotFoundError:
         return f"there is no index in {index_dir}"
-    except IndexMismatchError as err:
+    except (IndexMismatchError, IndexDamagedError) as err:
         return str(err)
     return None
 
@@ -136,6 +141,9 @@ def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.n
     try:
         old = load_index(index_dir, expect=expect)
     except (IndexNotFoundError, IndexMismatchError):
+        return {}
+    except IndexDamagedError as err:  # nothing of a damaged build is reused: everything is embedded again
+        log.warning("%s; building it again from scratch", err)
         return {}
     cache: dict[str, np.ndarray] = {}
     for keys, vecs in ((old.chunk_keys, old.chunk_vectors), (old.unit_keys, old.unit_vectors)):

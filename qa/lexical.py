@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -10,6 +11,10 @@ import bm25s
 import numpy as np
 
 from qa.text import terms
+
+# bm25s sets its own logger to DEBUG when imported ("Building index from tokens" on every load): its
+# messages are not clinicqa's to show.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class Lexicon:

@@ -8,7 +8,10 @@ retention period are deleted by :func:`purge_expired` (run at service start-up a
 
 Robustness: the HTTP service never writes on the request path. It hands entries to a :class:`LogWriter`
 (a bounded queue drained by one background thread, batched, retried once, then counted as dropped), so a
-database that is down, slow or locked never makes a question fail.
+database that is down, slow or locked never makes a question fail. A SQLite file deleted while the service
+runs is noticed before each use (an open connection would go on writing into the deleted file, and the
+rows would be lost without a word): a deleted folder makes the log unavailable, like a PostgreSQL server
+that is down, until it is back; a deleted file is started afresh, and both are logged as errors.
 
 There is deliberately no foreign key from feedback to questions: feedback may arrive before the
 background write of its question has landed (or after that write was dropped), and is still kept; the two
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -50,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from qa.errors import InputError
+from qa.errors import ClinicQAError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,10 @@ Redactor = Callable[[str], str]
 ANSWER_ID_MAX = 64
 COMMENT_MAX = 2000
 SECTION_MAX = 300
+
+
+class LogFileMissingError(ClinicQAError):
+    """The SQLite file's folder was deleted while the service ran: nothing can be written until it is back."""
 
 
 def _default_redactor() -> Redactor:
@@ -355,6 +363,9 @@ class QuestionLog:
         self._redactor = redactor
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._sqlite_file = _sqlite_file(self.engine)
+        self._sqlite_id: tuple[int, int] | None = None  # (device, inode) of the file the tables were made in
+        self._folder_lost = False  # the SQLite file's folder was deleted while in use
 
     @property
     def backend(self) -> str:
@@ -366,14 +377,66 @@ class QuestionLog:
         return self._redactor(text)
 
     def ensure_schema(self) -> None:
-        """Create the tables if they are missing (once per process; retried after a failure)."""
+        """Create the tables if they are missing (once per process, and again for a SQLite file that was
+        deleted meanwhile; retried after a failure). Every read and write calls this first."""
+        self._check_sqlite_file()
+        if self._folder_lost:
+            self._check_folder()
         if self._schema_ready:
             return
         with self._schema_lock:
             if not self._schema_ready:
                 create_tables(self.engine)
                 add_missing_columns(self.engine)
+                if self._sqlite_file is not None:
+                    with contextlib.suppress(OSError):
+                        st = os.stat(self._sqlite_file)
+                        self._sqlite_id = (st.st_dev, st.st_ino)
                 self._schema_ready = True
+
+    def _check_sqlite_file(self) -> None:
+        """Notice a SQLite file (or its folder) deleted or replaced since the tables were made in it.
+
+        Pooled connections keep the deleted file open and would write into it without an error. They are
+        closed; a missing folder raises LogFileMissingError (the write fails and is counted, as when a
+        database server is down); a missing or replaced file gets its tables again."""
+        path = self._sqlite_file
+        if path is None or self._sqlite_id is None:
+            return
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) == self._sqlite_id:
+                return
+            what = "was replaced"
+        except FileNotFoundError:
+            what = "was deleted"
+        except OSError as err:
+            what = f"cannot be read ({err.strerror})"
+        with self._schema_lock:
+            if self._sqlite_id is None:  # another thread has dealt with it
+                return
+            self._sqlite_id = None
+            self._schema_ready = False
+            self.engine.dispose()  # close the connections to the old file
+        if not path.parent.is_dir():
+            self._folder_lost = True
+            logger.error("question log: the folder of %s was deleted while the service ran; the questions "
+                         "it held are gone and no more can be written until the folder exists again", path)
+        else:
+            logger.error("question log: %s %s while the service ran; the questions it held are gone; "
+                         "new questions go to a new database there", path, what)
+        self._check_folder()
+
+    def _check_folder(self) -> None:
+        path = self._sqlite_file
+        if path is None or path.parent.is_dir():
+            if self._folder_lost:
+                logger.warning("question log: the folder of %s is back; logging resumes", path)
+            self._folder_lost = False
+        else:
+            raise LogFileMissingError(
+                f"The question log's folder {path.parent} does not exist (deleted while the service ran?); "
+                "create it again (or restart the service) to resume logging.")
 
     def answers(self, *, since: datetime | None = None, until: datetime | None = None) -> list[LoggedAnswer]:
         """Every logged question (oldest first) with its helpful / unhelpful votes counted: what the gap
@@ -532,6 +595,16 @@ class QuestionLog:
         self.engine.dispose()
 
 
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None for other databases and in-memory ones)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
 def purge_log(database_url: str, days: int) -> int:
     """For ``clinicqa purge-log``: delete expired entries from the log at ``database_url``."""
     return purge_expired(database_url, days)
@@ -562,6 +635,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.dropped = 0
+        self.last_error: str | None = None  # why the last write failed; None once a write succeeds
 
     # -- producer side -----------------------------------------------------------------------------
     def submit(self, entry: LogEntry) -> bool:
@@ -642,8 +716,10 @@ class LogWriter:
     def _write(self, batch: list[LogEntry]) -> None:
         try:
             self._written(self.log.record(batch))
+            self.last_error = None
             return
         except Exception as err:
+            self.last_error = _describe(err)
             logger.warning("question log: write of %d entries failed (%s); retrying once",
                            len(batch), _describe(err))
         time.sleep(self.retry_delay)
@@ -652,9 +728,11 @@ class LogWriter:
         for entry in batch:
             try:
                 self._written(self.log.record([entry]))
+                self.last_error = None
             except Exception as err:
                 failed += 1
                 last = err
+                self.last_error = _describe(err)
         if failed:
             logger.error("question log: dropped %d entries after a retry (%s)", failed, _describe(last))
             self._drop(failed, "db_error")
@@ -671,6 +749,8 @@ def _describe(err: BaseException | None) -> str:
     """An error's class names only: a driver message can quote the statement's values."""
     if err is None:
         return "unknown error"
+    if isinstance(err, ClinicQAError):  # clinicqa's own messages quote no question
+        return f"{type(err).__name__}: {err}"
     orig = getattr(err, "orig", None)
     return type(err).__name__ + (f"/{type(orig).__name__}" if orig is not None else "")
 

@@ -3,6 +3,7 @@
 # Idempotent: a server already running on the port is reused. Prints only the SQLAlchemy URL on stdout:
 #     export CLINICQA_TEST_POSTGRES_URL="$(bash scripts/postgres.sh)"
 #     bash scripts/postgres.sh stop        # stops it again
+#     bash scripts/postgres.sh status      # exit 0 when it is running, non-zero when not
 # Env: CLINICQA_PG_DIR (data folder), CLINICQA_PG_PORT (default 54329), CLINICQA_PG_DB (default clinicqa_test).
 set -euo pipefail
 
@@ -14,6 +15,10 @@ log() { echo "postgres.sh: $*" >&2; }
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 BIN="$(find_bin)"
+if [ "${1:-start}" = "status" ]; then
+    [ -n "$BIN" ] && [ -x "$BIN/pg_isready" ] && "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"
+    exit
+fi
 if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ]; then
     if [ "$(id -u)" != 0 ]; then
         log "PostgreSQL is not installed and this is not root: run 'sudo apt-get install postgresql' first"

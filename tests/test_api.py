@@ -544,3 +544,92 @@ def test_notice_endpoint_tells_patients_what_is_stored_and_for_how_long(client) 
     body = r.json()
     assert "90 days" in body["privacy_notice"] and body["retention_days"] == 90
     assert "not medical advice" in body["disclaimer"]
+
+
+# --- a damaged index ----------------------------------------------------------------------------------------
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _live_copy(tmp_path: Path, index_dir: Path) -> tuple[Path, Path]:
+    """A copy of the session index and of its corpus that a test may damage and rebuild."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    live_index = tmp_path / "index"
+    shutil.copytree(index_dir, live_index, symlinks=True)
+    return corpus, live_index
+
+
+def test_reindex_rebuilds_a_damaged_index(tmp_path: Path, index_dir: Path, engine: Engine) -> None:
+    from qa.store import resolve_build
+
+    corpus, live_index = _live_copy(tmp_path, index_dir)
+    damaged = resolve_build(live_index)
+    _truncate(damaged / "vectors.npz")
+    settings = make_settings(tmp_path, live_index, corpus_dir=corpus)
+    with TestClient(create_app(settings, engine)) as c:
+        r = c.post("/v1/admin/reindex", headers=admin())
+        assert r.status_code == 200, r.text
+        assert r.json()["manifest"]["counts"]["reused"] == 0  # nothing taken from the damaged build
+        assert resolve_build(live_index) != damaged
+        assert c.post("/v1/ask", json={"question": ANSWERABLE}).json()["index_version"] == r.json()["index_version"]
+
+
+def test_a_server_started_on_a_damaged_index_says_only_damaged_rebuilding_and_rebuilds_it(
+        tmp_path: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import qa.indexing
+
+    corpus, live_index = _live_copy(tmp_path, index_dir)
+    from qa.store import resolve_build
+
+    _truncate(resolve_build(live_index) / "chunks.faiss")
+    release = threading.Event()
+    real_build = qa.indexing.build_index
+
+    def held_build(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        assert release.wait(120), "the test never released the rebuild"
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(qa.indexing, "build_index", held_build)
+    settings = make_settings(tmp_path, live_index, corpus_dir=corpus)
+    caplog.set_level(logging.ERROR, logger="clinicqa.api")
+    with TestClient(create_app(settings)) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["detail"] == "index damaged, rebuilding"
+        for body in (ready.text, c.post("/v1/ask", json={"question": ANSWERABLE}).text):
+            assert str(tmp_path) not in body and "faiss" not in body.lower() and "/" not in body
+        status = c.get("/v1/admin/status", headers=admin()).json()["index"]
+        assert status["rebuilding"] is True and status["ready"] is False
+        assert "chunks.faiss" in status["problem"] and str(live_index) in status["problem"]
+        assert c.get("/v1/admin/status").status_code == 401
+        assert any("chunks.faiss" in r.getMessage() for r in caplog.records)  # the details are in the log
+        release.set()
+        deadline = time.monotonic() + 300  # a bound on the wait, not on the speed
+        while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.get("/readyz").json()["status"] == "ready"
+        assert c.post("/v1/ask", json={"question": ANSWERABLE}).status_code == 200
+        status = c.get("/v1/admin/status", headers=admin()).json()["index"]
+        assert status["problem"] is None and status["rebuilding"] is False
+
+
+def test_a_deleted_sqlite_folder_shows_the_question_log_as_unavailable(tmp_path: Path, index_dir: Path,
+                                                                       engine: Engine) -> None:
+    folder = tmp_path / "logdb"
+    settings = make_settings(tmp_path, index_dir, database_url=f"sqlite:///{folder / 'log.sqlite3'}")
+    with TestClient(create_app(settings, engine)) as c:
+        c.post("/v1/ask", json={"question": ANSWERABLE})
+        flush(c)
+        assert c.get("/readyz").json()["question_log"]["available"] is True
+        shutil.rmtree(folder)
+        c.post("/v1/ask", json={"question": OFF_TOPIC})
+        flush(c)
+        ready = c.get("/readyz")
+        assert ready.status_code == 200  # answers go on, as when PostgreSQL is down
+        log_status = ready.json()["question_log"]
+        assert log_status["available"] is False and log_status["written"] == 1 and log_status["dropped"] == 1
+        assert str(folder) not in ready.text
+        detail = c.get("/v1/admin/status", headers=admin()).json()["question_log"]
+        assert detail["available"] is False and str(folder) in detail["last_error"]

@@ -26,7 +26,8 @@ from qa.ingest import (
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 CORPUS = FIXTURES / "corpus"
 SEED = CORPUS / "iliopsoas-injection.txt"
-EVAL_CORPUS = Path("/work/shared/eval/dev/corpus.jsonl")
+# The shared evaluation data sits beside the repository (../shared), wherever it is checked out.
+EVAL_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Without it the PostgreSQL cases are skipped locally and fail under CI (CI=true).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -320,3 +321,50 @@ def test_old_log_database_without_section_columns_keeps_working(db_url: str) -> 
         assert {"section", "chunk_id"} <= cols
     finally:
         log.dispose()
+
+
+# --- the SQLite file or its folder deleted while the service runs ------------------------------------------
+
+def _rows(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT answer_id FROM question_log")}
+
+
+def test_a_deleted_sqlite_folder_makes_the_log_unavailable_not_silently_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    folder = tmp_path / "logdb"
+    log = QuestionLog(f"sqlite:///{folder / 'log.sqlite3'}", redactor=str)
+    writer = LogWriter(log, retry_delay=0.01).start()
+    writer.submit(entry(1))
+    assert writer.flush(10) and writer.written == 1 and writer.last_error is None
+    shutil.rmtree(folder)
+    caplog.set_level(logging.ERROR, logger="qa.questionlog")
+    writer.submit(entry(2))
+    writer.submit(entry(3))
+    assert writer.flush(30)
+    assert writer.written == 1 and writer.dropped == 2  # counted as lost, not reported written
+    assert writer.last_error is not None and str(folder) in writer.last_error
+    assert any("deleted" in r.getMessage() for r in caplog.records)
+    folder.mkdir()  # the folder is back: logging resumes, in a new file
+    writer.submit(entry(4))
+    assert writer.flush(30)
+    writer.close()
+    assert writer.written == 2 and writer.last_error is None
+    assert _rows(folder / "log.sqlite3") == {"a0004"}
+    log.dispose()
+
+
+def test_a_deleted_sqlite_file_is_started_afresh_and_said_so(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "log.sqlite3"
+    log = QuestionLog(f"sqlite:///{path}", redactor=str)
+    log.record([entry(1)])
+    for leftover in (path, tmp_path / "log.sqlite3-wal", tmp_path / "log.sqlite3-shm"):
+        leftover.unlink(missing_ok=True)
+    caplog.set_level(logging.ERROR, logger="qa.questionlog")
+    log.record([entry(2)])
+    assert _rows(path) == {"a0002"}  # written to a file that exists, not into the deleted one
+    assert any("was deleted" in r.getMessage() for r in caplog.records)
+    log.dispose()

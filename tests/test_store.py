@@ -142,3 +142,140 @@ def test_large_corpora_get_an_approximate_hnsw_index(workdir: Path) -> None:
     data = load_index(s.index_dir)
     _scores, ids = data.faiss_index.search(data.chunk_vectors[:1], 1)
     assert ids[0][0] == 0
+
+
+# --- a damaged index: one clear error, rebuilt from scratch --------------------------------------------
+
+
+@pytest.fixture()
+def built(workdir: Path, clinic_settings):  # type: ignore[no-untyped-def]
+    """Settings of a fresh copy of the session's clinic index (copied, not rebuilt), with its corpus."""
+    s = make_settings(workdir, workdir / "corpus")
+    shutil.copytree(clinic_settings.index_dir, s.index_dir, symlinks=True)
+    # the copy's manifest names the session corpus, whose files are the same: no corpus check needed
+    return s.model_copy(update={"check_corpus": False})
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+DAMAGEABLE = ["pages.jsonl", "chunks.jsonl", "units.npz", "vectors.npz", "chunks.faiss", "manifest.json"]
+
+
+@pytest.mark.parametrize("name", DAMAGEABLE)
+def test_a_truncated_index_file_is_reported_as_damaged_in_one_line(built, name: str) -> None:  # type: ignore[no-untyped-def]
+    from qa.errors import IndexDamagedError
+
+    _truncate(resolve_build(built.index_dir) / name)
+    with pytest.raises(IndexDamagedError) as info:
+        load_index(built.index_dir)
+    message = str(info.value)
+    assert "\n" not in message and "damaged" in message and "clinicqa build-index" in message
+    assert len(info.value.problem) <= 200
+
+
+def test_a_missing_index_file_is_reported_as_damaged(built) -> None:  # type: ignore[no-untyped-def]
+    from qa.errors import IndexDamagedError
+
+    (resolve_build(built.index_dir) / "vectors.npz").unlink()
+    with pytest.raises(IndexDamagedError, match=r"vectors\.npz"):
+        load_index(built.index_dir)
+
+
+def test_a_current_link_to_a_deleted_build_is_damaged_not_missing(built) -> None:  # type: ignore[no-untyped-def]
+    from qa.errors import IndexDamagedError
+
+    shutil.rmtree(resolve_build(built.index_dir))
+    with pytest.raises(IndexDamagedError, match="build folder is missing"):
+        load_index(built.index_dir)
+
+
+def test_truncated_files_of_a_build_without_checksums_are_still_caught(built) -> None:  # type: ignore[no-untyped-def]
+    """Builds written before the manifest recorded checksums: parsing the files catches the damage."""
+    import json
+
+    from qa.errors import IndexDamagedError
+
+    build = resolve_build(built.index_dir)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    _truncate(build / "vectors.npz")
+    with pytest.raises(IndexDamagedError, match=r"vectors\.npz"):
+        load_index(built.index_dir)
+
+
+def test_files_that_do_not_agree_with_each_other_are_damaged(built) -> None:  # type: ignore[no-untyped-def]
+    """Readable files that do not fit together (here: vectors for one chunk fewer) are caught too."""
+    import json
+
+    import numpy as np
+
+    from qa.errors import IndexDamagedError
+
+    build = resolve_build(built.index_dir)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with np.load(build / "vectors.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["chunk"] = arrays["chunk"][:-1]
+    np.savez(build / "vectors.npz", **arrays)
+    with pytest.raises(IndexDamagedError, match="chunk vectors"):
+        load_index(built.index_dir)
+
+
+def test_serve_sees_a_damaged_index_as_one_to_rebuild(built) -> None:  # type: ignore[no-untyped-def]
+    from qa.indexing import stale_reason
+
+    assert stale_reason(built) is None
+    _truncate(resolve_build(built.index_dir) / "vectors.npz")
+    reason = stale_reason(built) or ""
+    assert "damaged" in reason and "vectors.npz" in reason
+
+
+@pytest.mark.parametrize("name", ["vectors.npz", "chunks.faiss", "manifest.json"])
+def test_build_index_rebuilds_a_damaged_index_from_scratch(built, name: str) -> None:  # type: ignore[no-untyped-def]
+    damaged = resolve_build(built.index_dir)
+    _truncate(damaged / name)
+    manifest = build_index(built)
+    assert manifest["counts"]["reused"] == 0 and manifest["counts"]["embedded"] > 0
+    assert resolve_build(built.index_dir) != damaged
+    assert len(load_index(built.index_dir).chunks) == manifest["counts"]["chunks"]
+
+
+def test_every_index_file_and_folder_is_fsynced_before_current_is_swapped(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import qa.store
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.path.realpath(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(qa.store.os, "fsync", fsync)
+    monkeypatch.setattr(qa.store.os, "replace", replace)
+    s = make_settings(workdir, workdir / "corpus")
+    build_index(s)
+    index_dir = os.path.realpath(s.index_dir)
+    builds = os.path.join(index_dir, "builds")
+    swap = events.index(("replace", os.path.join(s.index_dir, "current")))
+    rename = next(i for i, (kind, dst) in enumerate(events) if kind == "replace" and dst.startswith(builds))
+    before_rename = [path for kind, path in events[:rename] if kind == "fsync"]
+    for name in (*qa.store.DATA_FILES, "manifest.json"):
+        assert any(path.endswith("/" + name) for path in before_rename), name
+    # the build folder itself (still builds/.tmp-*, before its rename)
+    assert any(os.path.dirname(path) == builds and os.path.basename(path).startswith(".tmp-")
+               for path in before_rename)
+    assert ("fsync", builds) in events[rename:swap]
+    assert ("fsync", index_dir) in events[swap:]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write eval/clinic/questions.jsonl: labelled patient questions over the clinic corpus (corpus/*.md).
 
-    . /work/venv/bin/activate && python eval/clinic/make_questions.py            # from the repo root
+    .venv/bin/python eval/clinic/make_questions.py            # from the repo root
     python eval/clinic/make_questions.py --corpus corpus --out eval/clinic/questions.jsonl
 
 The questions and their answer SENTENCES (never offsets) are written out below. Offsets are computed
