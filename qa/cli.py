@@ -185,14 +185,14 @@ def fit(
     split: Annotated[str, typer.Option(help="Split to fit on (tune | report | all)")] = "tune",
     cv: Annotated[bool, typer.Option(help="Only print 5-fold cross-validated quality; write nothing")] = False,
     max_wrong: Annotated[float, typer.Option(
-        help="Highest wrong-answer rate allowed on the tune split when choosing the threshold")] = 0.15,
+        help="Highest wrong-answer rate allowed on the fitting questions when choosing the threshold")] = 0.10,
     wrong_bound_z: Annotated[float, typer.Option(
         help="Hold the wrong-answer rate's Wilson upper bound at this z to --max-wrong (1.645: 95 % "
              "one-sided; 0: the observed rate)")] = 1.645,
 ) -> None:
     """Fit the sentence ranker, the confidence calibrator and the threshold on labelled questions."""
     from qa.engine import Engine
-    from qa.evaluation import collect, cross_validate, fit_answer_model, read_questions
+    from qa.evaluation import collect, cross_validate, dataset_name, fit_answer_model, read_questions
 
     if not 0.0 < max_wrong < 1.0:
         raise _fail(ClinicQAError("--max-wrong must be between 0 and 1, e.g. 0.10."))
@@ -205,7 +205,7 @@ def fit(
         models = set()
         for q_path, c_path, i_path in zip(questions, corpus, index, strict=True):
             s = _settings(c_path, i_path)
-            qs = [{**q, "_set": q_path.stem} for q in read_questions(q_path, split)]
+            qs = [{**q, "_set": dataset_name(q_path)} for q in read_questions(q_path, split)]
             engine = Engine.load(s, with_model=False)
             with _progress() as bar:
                 task = bar.add_task(f"collecting {q_path.name}", total=len(qs))

@@ -39,12 +39,11 @@ from qa.extraction import (
     confidence_features,
 )
 from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
-from qa.intent import intent_terms
 from qa.lexical import Lexicon
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
 from qa.store import IndexData, load_index
-from qa.text import clean_question, phases, residual_question, terms
+from qa.text import clean_question, phases, terms
 
 if TYPE_CHECKING:
     from qa.safety import SafetyChecker
@@ -62,7 +61,6 @@ class Trace:
     retrieved: Retrieved
     windows: Windows
     scores: np.ndarray  # ranker logit per window (empty when no model is loaded)
-    intent: frozenset[str] = frozenset()  # what the question asks about its topic (qa/intent.py)
 
 
 class Engine:
@@ -158,19 +156,10 @@ class Engine:
         if q_vec is None:
             q_vec = self.embedder.encode_query(question)
         retrieved = self.retriever.retrieve(q_terms, q_vec, k or self.settings.retrieve_k, allowed)
-        resid_vec = q_vec
-        top_title, resid = "", question
-        if len(retrieved.chunks):
-            top_title = self.data.pages[int(self._chunk_doc[int(retrieved.chunks[0])])].title
-            resid = residual_question(question, top_title)
-            if resid != question:
-                resid_vec = self.embedder.encode_query(resid)
-        intent = intent_terms(question, top_title, resid)
-        windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, resid_vec, intent,
-                                         self.model.assoc if self.model else None, phases(question))
+        windows = self.extractor.windows(q_terms, q_vec, retrieved, self.doc_index, phases(question))
         scores = (self.model.ranker.logit(windows.features) if self.model and len(windows.items)
                   else np.zeros(len(windows.items)))
-        return Trace(question, q_terms, q_vec, retrieved, windows, scores, intent)
+        return Trace(question, q_terms, q_vec, retrieved, windows, scores)
 
     def expand(self, question: str) -> str:
         """The question with patients' abbreviations spelled out ("rfa (radiofrequency ablation)")."""

@@ -11,10 +11,8 @@ threshold) and ``report`` (measure). Reporting on the split that was tuned on is
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -27,19 +25,13 @@ import numpy as np
 from qa.engine import Engine, Trace
 from qa.errors import ClinicQAError
 from qa.extraction import (
-    ANSWERABLE_COLUMNS,
-    ANSWERABLE_FEATURES,
-    ASSOC_COLUMNS,
     CONFIDENCE_FEATURES,
     WINDOW_FEATURES,
     AnswerModel,
     Calibrator,
     LinearModel,
-    Windows,
     confidence_features,
 )
-from qa.intent import IntentAssociation, IntentExample
-from qa.store import UNIT_SENTENCE
 from qa.text import read_questions_jsonl
 
 log = logging.getLogger(__name__)
@@ -64,6 +56,12 @@ def read_questions(path: Path, split: str = "all") -> list[dict[str, Any]]:
         raise ClinicQAError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     return [q for q in read_questions_jsonl(path, required=("id",))
             if split == "all" or split_of(str(q["id"])) == split]
+
+
+def dataset_name(questions_path: Path) -> str:
+    """A question set's name: its file name, or its folder's for a generic one ("covid-faq/questions.jsonl")."""
+    path = Path(questions_path)
+    return path.parent.name if path.stem in ("questions", "dev", "test") and path.parent.name else path.stem
 
 
 def gold_spans(q: dict[str, Any], doc_id: str, text: str) -> list[tuple[int, int]]:
@@ -91,24 +89,10 @@ class Sample:
     question: dict[str, Any]
     trace: Trace
     labels: np.ndarray  # per window: correct?
-    intent: IntentExample | None = None  # for fitting the intent association (answerable questions)
 
-
-def _intent_example(engine: Engine, q: dict[str, Any], intent: frozenset[str]) -> IntentExample | None:
-    """The gold page's sentences, each with its terms and whether it lies (mostly) in a gold span."""
-    doc = engine.doc_index.get(str(q.get("doc_id", "")))
-    if not q.get("answerable") or doc is None or not intent:
-        return None
-    d = engine.data
-    text = d.pages[doc].text
-    spans = gold_spans(q, d.pages[doc].doc_id, text)
-    units = np.nonzero((d.unit_doc == doc) & (d.unit_kind == UNIT_SENTENCE))[0]
-    sentences = []
-    for u in units.tolist():
-        a, b = int(d.unit_start[u]), int(d.unit_end[u])
-        inside = sum(max(0, min(b, y) - max(a, x)) for x, y in spans)
-        sentences.append((engine.extractor.assoc_terms(u), inside >= 0.5 * (b - a)))
-    return IntentExample(intent, tuple(sentences))
+    @property
+    def dataset(self) -> str:
+        return str(self.question.get("_set", ""))
 
 
 def collect(engine: Engine, questions: Iterable[dict[str, Any]],
@@ -119,102 +103,118 @@ def collect(engine: Engine, questions: Iterable[dict[str, Any]],
         labels = np.asarray([
             is_correct(q, engine.data.pages[w.doc].doc_id, w.start, w.end, engine.data.pages[w.doc].text)
             for w in tr.windows.items], dtype=bool)
-        samples.append(Sample(q, tr, labels, _intent_example(engine, q, tr.intent)))
+        samples.append(Sample(q, tr, labels))
         if progress:
             progress(1)
     return samples
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float,
-                  balanced: bool = False) -> LinearModel:
+# --- what the answer model uses (chosen by leave-one-dataset-out; BENCHMARKS.md, issue 12) ----------
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The named signals each part of the answer model uses."""
+
+    ranker: tuple[str, ...]
+    answerable: tuple[str, ...]
+    correct: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for part, names, table in (("ranker", self.ranker, WINDOW_FEATURES),
+                                   ("answerable", self.answerable, CONFIDENCE_FEATURES),
+                                   ("correct", self.correct, CONFIDENCE_FEATURES)):
+            unknown = [n for n in names if n not in table]
+            if unknown or not names:
+                raise ClinicQAError(f"The {part} needs at least one known feature; unknown: {', '.join(unknown)}.")
+
+
+SHIPPED_SPEC = ModelSpec(
+    ranker=("dense_win", "dense_max", "dense_qhead", "lex_win", "lex_head", "fused_rel", "first_in_sec"),
+    answerable=("score", "dense_max", "dense_qhead", "lex_page"),
+    correct=("score", "p_block", "margin"),
+)
+
+
+def set_weights(samples: list[Sample]) -> np.ndarray:
+    """Per sample weight so that every dataset weighs the same in a fit, whatever its size (selqa has
+    six times the questions of the next set); mean weight 1."""
+    sets = [s.dataset for s in samples]
+    counts = {name: sets.count(name) for name in set(sets)}
+    w = np.asarray([1.0 / counts[name] for name in sets], dtype=np.float64)
+    return w * len(w) / w.sum()
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], table: tuple[str, ...], c: float,
+                  weights: np.ndarray | None = None) -> LinearModel:
+    """A logistic model over the named columns ``names`` of ``x`` (whose columns are ``table``)."""
     from sklearn.linear_model import LogisticRegression
 
     if len(set(y.tolist())) < 2:
         raise ClinicQAError(f"Cannot fit the model over {', '.join(names[:3])}…: every example has the same "
                             "label. The questions file needs answerable and unanswerable questions, and "
                             "questions answered both rightly and wrongly.")
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    cols = [table.index(n) for n in names]
+    xs = x[:, cols]
+    mean = xs.mean(axis=0)
+    scale = xs.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
-    clf.fit((x - mean) / scale, y.astype(int))
-    return LinearModel(names, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
+    clf = LogisticRegression(C=c, max_iter=2000)
+    clf.fit((xs - mean) / scale, y.astype(int), sample_weight=weights)
+    return LinearModel(names, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), table)
 
 
 def _fit_listwise(x: np.ndarray, y: np.ndarray, sizes: list[int], names: tuple[str, ...],
-                  l2: float = 1.0) -> LinearModel:
-    """Conditional-logit ranker: maximise, per question, the softmax probability mass of its correct
-    windows (a listwise objective: what matters is which window wins, not each window's label)."""
+                  weights: np.ndarray | None = None, l2: float = 1.0) -> LinearModel:
+    """Conditional-logit ranker over the named columns of ``x`` (:data:`WINDOW_FEATURES`): maximise, per
+    question, the softmax probability mass of its correct windows (a listwise objective: what matters is
+    which window wins, not each window's label); ``weights`` per question."""
     from scipy.optimize import minimize
 
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    cols = [WINDOW_FEATURES.index(n) for n in names]
+    xs = x[:, cols]
+    mean = xs.mean(axis=0)
+    scale = xs.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    z = (x - mean) / scale
-    bounds = np.cumsum([0, *sizes])
-    groups = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    z = (xs - mean) / scale
+    starts = np.cumsum([0, *sizes[:-1]])
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    wq = np.ones(len(sizes)) if weights is None else np.asarray(weights, dtype=np.float64)
+    pos = y.astype(np.float64)
 
     def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
         s = z @ beta
-        total, grad = l2 * float(beta @ beta), 2 * l2 * beta
-        for a, b in groups:
-            sg = s[a:b] - s[a:b].max()
-            p = np.exp(sg)
-            p /= p.sum()
-            pos = y[a:b]
-            q = p * pos
-            mass = q.sum()
-            total -= float(np.log(mass + 1e-12))
-            grad -= z[a:b].T @ (q / (mass + 1e-12)) - z[a:b].T @ p
-        return total, grad
+        s = s - np.maximum.reduceat(s, starts)[group]
+        e = np.exp(s)
+        total_e = np.add.reduceat(e, starts)
+        mass_e = np.add.reduceat(e * pos, starts)
+        nll = -(np.log(mass_e + 1e-300) - np.log(total_e))
+        # gradient of -log(mass/total): E_p[z] - E_{p|pos}[z], per question
+        coef = wq[group] * (e / total_e[group] - e * pos / (mass_e[group] + 1e-300))
+        return float(wq @ nll + l2 * beta @ beta), z.T @ coef + 2 * l2 * beta
 
     res = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return LinearModel(names, mean, scale, res.x.astype(np.float64), 0.0)
+    return LinearModel(names, mean, scale, res.x.astype(np.float64), 0.0, WINDOW_FEATURES)
 
 
-def _with_assoc(sample: Sample, assoc: IntentAssociation) -> Sample:
-    """The sample with its ``assoc_*`` window features computed from ``assoc``."""
-    w = sample.trace.windows
-    if not w.items:
-        return sample
-    features = w.features.copy()
-    features[:, ASSOC_COLUMNS] = assoc.columns(sample.trace.intent, w.terms, w.block_terms)
-    trace = dataclasses.replace(sample.trace, windows=Windows(w.items, features, w.terms, w.block_terms))
-    return dataclasses.replace(sample, trace=trace)
-
-
-def cross_fit_assoc(samples: list[Sample], folds: int = 5) -> tuple[IntentAssociation, list[Sample]]:
-    """The association fitted on all ``samples``, and the samples with out-of-fold ``assoc_*`` features
-    (each fold's from a table fitted on the other folds), so the ranker sees the feature as it is on
-    unseen questions."""
-    out: list[Sample | None] = [None] * len(samples)
-    for k in range(folds):
-        table = IntentAssociation.fit(s.intent for i, s in enumerate(samples)
-                                      if i % folds != k and s.intent is not None)
-        for i in range(k, len(samples), folds):
-            out[i] = _with_assoc(samples[i], table)
-    full = IntentAssociation.fit(s.intent for s in samples if s.intent is not None)
-    return full, [s for s in out if s is not None]
-
-
-def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
-                     folds: int = 5, max_wrong: float = 0.15, z: float = WRONG_RATE_Z) -> AnswerModel:
-    """Fit the intent association, the window ranker, then the confidence calibrator and the threshold."""
-    assoc, samples = cross_fit_assoc(samples, folds)
+def fit_ranker(samples: list[Sample], names: tuple[str, ...]) -> LinearModel:
     rows = [s for s in samples if s.question.get("answerable") and len(s.labels) and s.labels.any()]
     if not rows:
         raise ClinicQAError("No answerable question had a correct candidate; cannot fit the ranker.")
-    def fit_ranker(subset: list[Sample]) -> LinearModel:
-        x = np.vstack([s.trace.windows.features for s in subset])
-        y = np.concatenate([s.labels for s in subset])
-        return _fit_listwise(x, y, [len(s.labels) for s in subset], WINDOW_FEATURES)
+    x = np.vstack([s.trace.windows.features for s in rows])
+    y = np.concatenate([s.labels for s in rows])
+    return _fit_listwise(x, y, [len(s.labels) for s in rows], names, set_weights(rows))
 
-    ranker = fit_ranker(rows)
+
+def fit_answer_model(samples: list[Sample], provenance: dict[str, Any], spec: ModelSpec = SHIPPED_SPEC,
+                     folds: int = 5, max_wrong: float = 0.10, z: float = WRONG_RATE_Z) -> AnswerModel:
+    """Fit the window ranker, then the confidence calibrator and the threshold; every dataset weighs the
+    same (:func:`set_weights`)."""
+    usable = [s for s in samples if len(s.labels)]
+    ranker = fit_ranker(usable, spec.ranker)
     # The calibrator must see scores like those of unseen questions: cross-fit, scoring each fold
     # with a ranker fitted on the other folds.
-    usable = [s for s in samples if len(s.labels)]
     fold_of = {id(s): i % folds for i, s in enumerate(usable)}
-    fold_rankers = [fit_ranker([s for s in rows if fold_of[id(s)] != k]) for k in range(folds)]
+    fold_rankers = [fit_ranker([s for s in usable if fold_of[id(s)] != k], spec.ranker) for k in range(folds)]
     feats, ok = [], []
     for s in usable:
         scores = fold_rankers[fold_of[id(s)]].logit(s.trace.windows.features)
@@ -223,36 +223,42 @@ def fit_answer_model(samples: list[Sample], provenance: dict[str, Any],
         ok.append(bool(s.labels[best]))
     cx, cy = np.vstack(feats), np.asarray(ok)
     answerable = np.asarray([bool(s.question.get("answerable")) for s in usable])
-    calibrator = fit_calibrator(cx, cy, answerable)
+    weights = set_weights(usable)
+    calibrator = fit_calibrator(cx, cy, answerable, spec, weights)
     conf = calibrator.proba(cx)
-    threshold = choose_threshold(conf, cy, answerable, max_wrong, z)
-    prov = {**provenance, "tune_questions": len(samples), "ranker_questions": len(rows),
+    threshold = choose_threshold(conf, cy, answerable, max_wrong, z, weights)
+    sets = sorted({s.dataset for s in usable})
+    prov = {**provenance, "questions_fitted": len(usable), "datasets": sets,
+            "weighting": "every dataset weighs the same",
             "calibration": f"P(covered) x P(right | covered), Platt-scaled, on {folds}-fold cross-fitted ranker scores",
             "threshold_rule": THRESHOLD_RULE.format(max_wrong=max_wrong, z=z)}
-    prov["intent_terms"] = len(assoc)
-    return AnswerModel(ranker, calibrator, threshold, prov, assoc)
+    return AnswerModel(ranker, calibrator, threshold, prov)
 
 
-def fit_calibrator(x: np.ndarray, correct: np.ndarray, answerable: np.ndarray) -> Calibrator:
+def fit_calibrator(x: np.ndarray, correct: np.ndarray, answerable: np.ndarray, spec: ModelSpec = SHIPPED_SPEC,
+                   weights: np.ndarray | None = None) -> Calibrator:
     """The two halves of :class:`Calibrator`: P(covered) on every question, P(right | covered) on the
-    answerable ones (``x``: confidence features of each question's best window, from cross-fitted scores)."""
-    covered = _fit_logistic(x[:, ANSWERABLE_COLUMNS], answerable, ANSWERABLE_FEATURES, c=0.5)
-    right = _fit_logistic(x[answerable], correct[answerable], CONFIDENCE_FEATURES, c=0.5)
+    answerable ones (``x``: :data:`CONFIDENCE_FEATURES` of each question's best window, from cross-fitted
+    scores), then Platt scaling of their product."""
+    w = np.ones(len(x)) if weights is None else weights
+    covered = _fit_logistic(x, answerable, spec.answerable, CONFIDENCE_FEATURES, c=0.5, weights=w)
+    right = _fit_logistic(x[answerable], correct[answerable], spec.correct, CONFIDENCE_FEATURES, c=0.5,
+                          weights=w[answerable])
     product = Calibrator(covered, right)
-    platt = _fit_logistic(product.log_odds(x)[:, None], correct, ("log_odds",), c=100.0)
+    platt = _fit_logistic(product.log_odds(x)[:, None], correct, ("log_odds",), ("log_odds",), c=100.0, weights=w)
     # back from the standardised input of the one-variable fit to a scale and shift of the log-odds
     scale = float(platt.coef[0] / platt.scale[0])
     return Calibrator(covered, right, scale, float(platt.intercept - scale * platt.mean[0]))
 
 
-THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy on the tune split "
+THRESHOLD_RULE = ("the confidence threshold that maximises end-to-end accuracy on the fitting questions "
                   "among thresholds whose wrong-answer rate there (its Wilson upper bound, z={z}) is at most "
-                  "{max_wrong}; ties go to the higher")
+                  "{max_wrong}; every dataset weighs the same; ties go to the higher")
 
 
-def wilson_upper(failures: int, n: int, z: float) -> float:
+def wilson_upper(failures: float, n: float, z: float) -> float:
     """Upper end of the Wilson score interval of a rate (``failures`` of ``n``); the rate itself for z=0."""
-    if n == 0:
+    if n <= 0:
         return 0.0
     p = failures / n
     if z <= 0:
@@ -263,62 +269,95 @@ def wilson_upper(failures: int, n: int, z: float) -> float:
 
 
 def choose_threshold(conf: np.ndarray, correct: np.ndarray, answerable: np.ndarray,
-                     max_wrong: float = 0.15, z: float = WRONG_RATE_Z) -> float:
-    best_t, best_acc = 0.5, -1.0
+                     max_wrong: float = 0.10, z: float = WRONG_RATE_Z, weights: np.ndarray | None = None) -> float:
+    w = np.ones(len(conf)) if weights is None else weights
+    best_t, best_acc = 0.95, -1.0
     for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
         answered = conf >= t
-        acc = float(np.mean(np.where(answerable, answered & correct, ~answered)))
-        wrong = wilson_upper(int(np.sum(answered & ~correct)), int(answered.sum()), z)
+        acc = float(np.average(np.where(answerable, answered & correct, ~answered), weights=w))
+        # the bound on the (weighted) rate, with the number of answers actually given
+        n = int(answered.sum())
+        rate = float(w[answered & ~correct].sum() / max(w[answered].sum(), 1e-12)) if n else 0.0
+        wrong = wilson_upper(rate * n, n, z)
         if wrong <= max_wrong and acc >= best_acc:
             best_t, best_acc = float(t), acc
     return best_t
 
 
-def cross_validate(samples: list[Sample], folds: int = 5, max_wrong: float = 0.15,
-                   z: float = WRONG_RATE_Z) -> dict[str, float]:
-    """Out-of-fold quality on the fitting split (for model selection without touching the report split).
+@dataclass(frozen=True)
+class Scored:
+    """One question's outcome under a model: the best window's confidence and correctness."""
 
-    Each fold is scored by an answer model fitted on the other folds; returns the share of answerable
-    questions whose best window is correct, the abstention AUROC, the ECE of the confidence, and the
-    end-to-end accuracy and wrong-answer rate at each fold model's own threshold.
-    """
-    usable = [s for s in samples if len(s.labels)]
-    ok, conf, answerable, sets, answered = [], [], [], [], []
-    for k in range(folds):
-        train = [s for i, s in enumerate(usable) if i % folds != k]
-        test = [s for i, s in enumerate(usable) if i % folds == k]
-        model = fit_answer_model(train, {}, folds=min(folds, 4), max_wrong=max_wrong, z=z)
-        for s in test:
-            if model.assoc is not None:
-                s = _with_assoc(s, model.assoc)
-            scores = model.ranker.logit(s.trace.windows.features)
-            best = int(np.argmax(scores))
-            x = confidence_features(s.trace.windows, scores, best, s.trace.retrieved)
-            conf.append(float(model.calibrator.proba(x.reshape(1, -1))[0]))
-            answered.append(conf[-1] >= model.threshold)
-            ok.append(bool(s.labels[best]))
-            answerable.append(bool(s.question.get("answerable")))
-            sets.append(str(s.question.get("_set", "")))
-    o, c, a, st = np.asarray(ok), np.asarray(conf), np.asarray(answerable), np.asarray(sets)
-    ans = np.asarray(answered, dtype=bool)
-    result = _quality(o, c, a, ans)
-    for name in sorted(set(sets)) if len(set(sets)) > 1 else []:
-        m = st == name
-        result.update({f"{name}:{k}": v for k, v in _quality(o[m], c[m], a[m], ans[m]).items()})
-    return result
+    dataset: str
+    answerable: bool
+    correct: bool
+    confidence: float
+    answered: bool
 
 
-def _quality(o: np.ndarray, c: np.ndarray, a: np.ndarray, answered: np.ndarray) -> dict[str, float]:
+def apply_model(model: AnswerModel, samples: list[Sample]) -> list[Scored]:
+    """Each sample as the engine would answer it with ``model`` (its best window and confidence)."""
+    out = []
+    for s in samples:
+        answerable = bool(s.question.get("answerable"))
+        if not len(s.labels):
+            out.append(Scored(s.dataset, answerable, False, 0.0, False))
+            continue
+        scores = model.ranker.logit(s.trace.windows.features)
+        best = int(np.argmax(scores))
+        x = confidence_features(s.trace.windows, scores, best, s.trace.retrieved)
+        conf = float(model.calibrator.proba(x)[0])
+        out.append(Scored(s.dataset, answerable, bool(s.labels[best]), conf, conf >= model.threshold))
+    return out
+
+
+def quality(scored: list[Scored]) -> dict[str, float]:
+    """answer_correct (of answerable questions), abstention AUROC, ECE, end-to-end accuracy, wrong-answer
+    rate and answered share — the shared scorer's definitions."""
+    o = np.asarray([s.correct for s in scored], dtype=bool)
+    c = np.asarray([s.confidence for s in scored], dtype=np.float64)
+    a = np.asarray([s.answerable for s in scored], dtype=bool)
+    answered = np.asarray([s.answered for s in scored], dtype=bool)
     pos, neg = c[a], c[~a]
-    auroc = float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])) if len(neg) and len(pos) else 0.0
+    auroc = (float(np.mean((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])))
+             if len(neg) and len(pos) else 0.0)
     bins = np.minimum((c * 10).astype(int), 9)
     ece = float(sum(abs(c[bins == b].mean() - o[bins == b].mean()) * (bins == b).mean()
                     for b in range(10) if (bins == b).any()))
     return {"questions": float(len(o)), "answer_correct": round(float(o[a].mean()) if a.any() else 0.0, 3),
             "abstention_AUROC": round(auroc, 3), "confidence_ECE": round(ece, 3),
-            # at each fold model's own threshold (chosen on its training folds)
             "end_to_end": round(float(np.mean(np.where(a, answered & o, ~answered))), 3),
-            "wrong_answer_rate": round(float((answered & ~o).sum() / max(1, answered.sum())), 3)}
+            "wrong_answer_rate": round(float((answered & ~o).sum() / max(1, answered.sum())), 3),
+            "answered_share": round(float(answered.mean()), 3)}
+
+
+def leave_one_dataset_out(samples: list[Sample], spec: ModelSpec = SHIPPED_SPEC, max_wrong: float = 0.10,
+                          z: float = WRONG_RATE_Z) -> dict[str, dict[str, float]]:
+    """For each dataset, the quality of a model fitted on all the *other* datasets (never on itself)."""
+    sets = sorted({s.dataset for s in samples})
+    if len(sets) < 2:
+        raise ClinicQAError("Leave-one-dataset-out needs at least two datasets (questions with a _set name).")
+    out = {}
+    for held in sets:
+        model = fit_answer_model([s for s in samples if s.dataset != held], {}, spec, max_wrong=max_wrong, z=z)
+        out[held] = quality(apply_model(model, [s for s in samples if s.dataset == held]))
+    return out
+
+
+def cross_validate(samples: list[Sample], folds: int = 5, spec: ModelSpec = SHIPPED_SPEC,
+                   max_wrong: float = 0.10, z: float = WRONG_RATE_Z) -> dict[str, float]:
+    """Out-of-fold quality on the fitting questions: each fold scored by a model fitted on the others."""
+    usable = [s for s in samples if len(s.labels)]
+    scored: list[Scored] = []
+    for k in range(folds):
+        train = [s for i, s in enumerate(usable) if i % folds != k]
+        model = fit_answer_model(train, {}, spec, folds=min(folds, 4), max_wrong=max_wrong, z=z)
+        scored += apply_model(model, [s for i, s in enumerate(usable) if i % folds == k])
+    result = quality(scored)
+    sets = sorted({s.dataset for s in scored})
+    for name in sets if len(sets) > 1 else []:
+        result.update({f"{name}:{k}": v for k, v in quality([s for s in scored if s.dataset == name]).items()})
+    return result
 
 
 def predict(engine: Engine, questions: list[dict[str, Any]],

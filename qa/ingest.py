@@ -43,6 +43,9 @@ JSONL_SUFFIXES = frozenset({".jsonl"})
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | TEXT_SUFFIXES | JSONL_SUFFIXES
 
 MAX_HEADING_CHARS = 90
+# FAQ pages ask long questions ("Should I be tested for COVID-19 if I have no symptoms but was in contact
+# with ...?": up to ~210 characters in the CDC FAQ); a question line followed by its answer is a heading.
+MAX_QUESTION_HEADING_CHARS = 250
 MAX_TITLE_WORDS = 8
 _MAX_FIRST_LINE_TITLE = 120
 
@@ -285,16 +288,18 @@ def _is_body_line(line: str) -> bool:
     """A line that reads as content (prose or a list item), not as another heading or a bare list entry."""
     if _LIST_ITEM.match(line):
         return True
-    if line[0].islower() or (line.endswith("?") and len(line) <= MAX_HEADING_CHARS):
+    if line[0].islower() or (line.endswith("?") and len(line) <= MAX_QUESTION_HEADING_CHARS):
         return False
     return bool(_ENDS_PROSE.search(line)) or len(line.split()) > MAX_TITLE_WORDS
 
 
-def detect_headings(text: str) -> tuple[Heading, ...]:
-    """Section headings (level 2) in text without markup: question lines and short title-like lines.
+def detect_headings(text: str, title: str | None = None) -> tuple[Heading, ...]:
+    """Section headings in text without markup: question lines and short title-like lines (level 2),
+    and the page title repeated as the text's first line (level 1: a heading, never a sentence to quote).
 
-    A heading is a line of at most 90 characters, followed by a line of body text, that either ends
-    with "?" or is title-like (starts with a capital, at most 8 words, no terminal ``. , ; : !``).
+    A heading is a line followed by a line of body text that either ends with "?" (at most 250
+    characters) or is title-like (at most 90 characters, starts with a capital, at most 8 words, no
+    terminal ``. , ; : !``).
     It is conservative: list items, lines inside a list (also lists without markers, e.g. after a
     line ending with ":"), lines after a line that doesn't end a sentence (wrapped prose), and the
     last line are never headings.
@@ -303,12 +308,21 @@ def detect_headings(text: str) -> tuple[Heading, ...]:
     headings: list[Heading] = []
     offset = 0
     prev = ""
+    want_title = " ".join((title or "").split()).casefold()
     for i, raw in enumerate(lines):
         start_of_line = offset
         offset += len(raw) + 1
         line = raw.strip()
         before, prev = prev, line
-        if not line or len(line) > MAX_HEADING_CHARS or i + 1 == len(lines) or _LIST_ITEM.match(line):
+        lead = len(raw) - len(raw.lstrip())
+        if want_title and line:
+            if " ".join(line.split()).casefold() == want_title:  # the title line opening the text
+                headings.append(Heading(start=start_of_line + lead, end=start_of_line + lead + len(line), level=1))
+                prev = "."  # what follows the title may be a heading
+                continue
+            want_title = ""
+        limit = MAX_QUESTION_HEADING_CHARS if line.endswith("?") else MAX_HEADING_CHARS
+        if not line or len(line) > limit or i + 1 == len(lines) or _LIST_ITEM.match(line):
             continue
         following = lines[i + 1].strip()
         if not following or not _is_body_line(following):
@@ -328,7 +342,6 @@ def detect_headings(text: str) -> tuple[Heading, ...]:
         item = _LIST_ITEM.match(following)
         if item and following[item.end():][:1].islower():
             continue  # "Careful foot care involves" / "- cleaning the feet daily": a sentence, not a title
-        lead = len(raw) - len(raw.lstrip())
         headings.append(Heading(start=start_of_line + lead, end=start_of_line + lead + len(line), level=2))
     return tuple(headings)
 
@@ -412,7 +425,7 @@ def _page_from_record(raw: bytes, source: str) -> Page:
         text=text,
         source=source,
         url=_meta_str(record, "source_url", source, "url"),
-        headings=detect_headings(text),
+        headings=detect_headings(text, title.strip()),
         procedure=_meta_str(record, "procedure", source),
         category=_meta_str(record, "category", source),
         last_reviewed=_meta_date(record, "last_reviewed", source),

@@ -160,27 +160,6 @@ def phases(text: str) -> frozenset[str]:
     return frozenset(name for name, rx in _PHASES if rx.search(t))
 
 
-def residual_question(question: str, topic: str) -> str:
-    """The question without the words it shares with ``topic`` (e.g. a page title).
-
-    "What is the outlook for Carpal Tunnel Syndrome?" about the page "Carpal Tunnel Syndrome" leaves
-    "What is the outlook for ?": what is asked about the topic, which is what tells one section of a
-    page from another. Returns the question unchanged when it shares no content word with the topic.
-    """
-    topic_terms = set(terms(topic))
-    if not topic_terms:
-        return question
-    kept: list[str] = []
-    removed = False
-    for word in question.split():
-        core = terms(word)
-        if core and all(t in topic_terms for t in core):
-            removed = True
-            continue
-        kept.append(word)
-    return " ".join(kept) if removed and kept else question
-
-
 # --- question validation -------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from qa.errors import ClinicQAError
-from qa.evaluation import fit_calibrator
+from qa.evaluation import ModelSpec, fit_calibrator
 from qa.extraction import (
-    ANSWERABLE_FEATURES,
     CONFIDENCE_FEATURES,
     WINDOW_FEATURES,
     Calibrator,
@@ -16,6 +15,8 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
+
+SPEC = ModelSpec(ranker=("dense_win",), answerable=("lex_page", "dense_max"), correct=("p_block", "score"))
 from qa.retrieval import Retrieved
 
 
@@ -36,6 +37,7 @@ def test_p_block_is_the_rankers_probability_mass_on_the_best_windows_paragraph()
     x = confidence_features(windows, scores, 0, _retrieved())
     assert x[CONFIDENCE_FEATURES.index("p_block")] == pytest.approx(0.6)
     assert x[CONFIDENCE_FEATURES.index("margin")] == pytest.approx(np.log(0.4) - np.log(0.3))
+    assert x[CONFIDENCE_FEATURES.index("p_best")] == pytest.approx(0.4)
 
 
 def _toy(seed: int = 0, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,13 +50,13 @@ def _toy(seed: int = 0, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def test_confidence_is_the_product_of_coverage_and_correctness() -> None:
     x, correct, answerable = _toy()
-    cal = fit_calibrator(x, correct, answerable)
-    cols = [CONFIDENCE_FEATURES.index(n) for n in ANSWERABLE_FEATURES]
-    product = np.clip(cal.answerable.proba(x[:, cols]) * cal.correct.proba(x), 1e-6, 1 - 1e-6)
+    cal = fit_calibrator(x, correct, answerable, SPEC)
+    assert cal.answerable.features == SPEC.answerable and cal.correct.features == SPEC.correct
+    product = np.clip(cal.answerable.proba(x) * cal.correct.proba(x), 1e-6, 1 - 1e-6)
     np.testing.assert_allclose(cal.log_odds(x), np.log(product / (1 - product)), rtol=1e-6)
     np.testing.assert_allclose(cal.proba(x), 1 / (1 + np.exp(-(cal.scale * cal.log_odds(x) + cal.shift))))
     assert cal.scale > 0  # the recalibration keeps the order of the product
-    np.testing.assert_allclose(cal.covered(x), cal.answerable.proba(x[:, cols]))
+    np.testing.assert_allclose(cal.covered(x), cal.answerable.proba(x))
     # uncovered questions get low confidence whatever the quote looks like; the two halves learned their own cue
     conf = cal.proba(x)
     assert conf[~answerable].mean() < 0.2 < 0.7 < conf[correct].mean()
@@ -67,7 +69,7 @@ def test_confidence_is_the_product_of_coverage_and_correctness() -> None:
 
 def test_the_calibrator_round_trips_and_refuses_an_older_single_model_file() -> None:
     x, correct, answerable = _toy()
-    cal = fit_calibrator(x, correct, answerable)
+    cal = fit_calibrator(x, correct, answerable, SPEC)
     again = Calibrator.from_json(cal.to_json())
     np.testing.assert_allclose(again.proba(x), cal.proba(x))
     with pytest.raises(ValueError, match="older clinicqa"):
@@ -77,4 +79,4 @@ def test_the_calibrator_round_trips_and_refuses_an_older_single_model_file() -> 
 def test_fitting_without_unanswerable_questions_says_what_the_questions_file_needs() -> None:
     x, correct, _ = _toy()
     with pytest.raises(ClinicQAError, match="answerable and unanswerable"):
-        fit_calibrator(x, correct, np.ones(len(x), dtype=bool))
+        fit_calibrator(x, correct, np.ones(len(x), dtype=bool), SPEC)

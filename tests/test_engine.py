@@ -161,3 +161,70 @@ def test_a_page_whose_title_adds_a_word_the_question_lacks_is_not_quoted_for_it(
     col = WINDOW_FEATURES.index("title_extra")
     by_doc = {engine.data.pages[w.doc].doc_id: float(windows.features[i, col]) for i, w in enumerate(windows.items)}
     assert by_doc["hodgkin"] == 0.0 < by_doc["non-hodgkin"]
+
+
+DURATION = "The procedure takes not more than 15 minutes"
+
+
+@pytest.mark.parametrize("question", ["How long does the iliopsoas injection take?",
+                                      "how long will I stay in the recovery room"])
+def test_duration_questions_quote_the_procedure_length_sentence(engine, question) -> None:  # type: ignore[no-untyped-def]
+    answer = engine.ask(question)
+    assert not answer.abstained, answer
+    assert DURATION in answer.best.text, answer.best.text
+    assert answer.best.doc_id == "iliopsoas-injection"
+
+
+# --- FAQ structure: a question heading and its answer are a pair, in every input format -------------
+
+FAQ_ENTRIES = [
+    ("Can I drive home after the injection?",
+     "No. Please arrange for someone to drive you home on the day of the procedure. You may drive again the next day."),
+    ("Do I need to stop eating before the procedure?",
+     "Have a light breakfast at least two hours before the procedure. Drink water as usual."),
+    ("How soon can I go back to work?",
+     "Most people return to desk work after two days. Heavy lifting should wait a week."),
+]
+PARAPHRASE = ("am i allowed to drive myself back home after the shot?", "Please arrange for someone to drive you home")
+
+
+def _faq_corpus(tmp_path, fmt: str):  # type: ignore[no-untyped-def]
+    body = "\n\n".join(f"{q}\n{a}" for q, a in FAQ_ENTRIES)
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    if fmt == "markdown":
+        md = "\n\n".join(f"## {q}\n\n{a}" for q, a in FAQ_ENTRIES)
+        (folder / "faq.md").write_text(
+            "---\ntitle: Procedure Day FAQ\ndoc_id: faq\nlast_reviewed: 2026-11-01\n---\n# Procedure Day FAQ\n\n" + md + "\n",
+            encoding="utf-8")
+    elif fmt == "text":
+        (folder / "faq.txt").write_text("Procedure Day FAQ\n\n" + body + "\n", encoding="utf-8")
+    else:
+        record = {"doc_id": "faq", "title": "Procedure Day FAQ", "text": "Procedure Day FAQ\n\n" + body}
+        (folder / "faq.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (folder / "other.md").write_text(
+        "---\ntitle: Knee Care\ndoc_id: knee\n---\n## Exercise\n\nWalk gently every day to keep the knee moving.\n",
+        encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "text", "jsonl"])
+def test_a_paraphrased_faq_question_is_answered_from_its_sections_body_never_its_heading(tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+    from qa.engine import Engine
+    from qa.indexing import build_index
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, _faq_corpus(tmp_path, fmt))
+    build_index(settings)
+    engine = Engine.load(settings)
+    headings = {q for q, _ in FAQ_ENTRIES} | {"Procedure Day FAQ"}
+    question, expected = PARAPHRASE
+    answer = engine.ask(question)
+    assert answer.best is not None and expected in answer.best.text, (fmt, answer.best)
+    # no candidate the engine could quote is a heading or the page title
+    windows = engine.trace(question).windows.items
+    quotable = {engine.data.pages[w.doc].text[w.start : w.end] for w in windows}
+    assert quotable and not quotable & headings, fmt
+    for q, _ in FAQ_ENTRIES:  # asked word for word, each heading gets its own body
+        best = engine.ask(q).best
+        assert best is not None and best.text not in headings and best.passage.chunk.section == q, (fmt, q)

@@ -9,7 +9,22 @@ import numpy as np
 import pytest
 
 from qa.errors import ClinicQAError
-from qa.evaluation import _fit_listwise, choose_threshold, is_correct, read_questions, split_of, wilson_upper
+from qa.evaluation import (
+    SHIPPED_SPEC,
+    Sample,
+    _fit_listwise,
+    choose_threshold,
+    dataset_name,
+    fit_answer_model,
+    is_correct,
+    leave_one_dataset_out,
+    read_questions,
+    set_weights,
+    split_of,
+    wilson_upper,
+)
+from qa.extraction import WINDOW_FEATURES, AnswerModel, LinearModel, Window, Windows
+from qa.retrieval import Retrieved
 
 Q = {"id": "q1", "answerable": True, "doc_id": "d", "gold_doc_ids": ["d"], "answer_spans": [[100, 200]]}
 
@@ -80,16 +95,121 @@ def test_threshold_with_the_wrong_rate_bound_answers_only_what_the_evidence_supp
     assert small == pytest.approx(0.95)
 
 
+def _table(named: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """A window feature matrix with the given named columns filled (the rest zero)."""
+    x = np.zeros((rows, len(WINDOW_FEATURES)))
+    for name, values in named.items():
+        x[:, WINDOW_FEATURES.index(name)] = values
+    return x
+
+
 def test_listwise_ranker_learns_which_feature_marks_the_right_window() -> None:
     rng = np.random.default_rng(0)
     xs, ys, sizes = [], [], []
     for _ in range(60):
-        x = rng.normal(size=(8, 2))
-        right = int(np.argmax(x[:, 0] + 0.1 * rng.normal(size=8)))
+        signal, noise = rng.normal(size=8), rng.normal(size=8)
+        right = int(np.argmax(signal + 0.1 * rng.normal(size=8)))
         y = np.zeros(8, dtype=bool)
         y[right] = True
-        xs.append(x)
+        xs.append(_table({"dense_win": signal, "lex_win": noise}, 8))
         ys.append(y)
         sizes.append(8)
-    model = _fit_listwise(np.vstack(xs), np.concatenate(ys), sizes, ("signal", "noise"))
-    assert model.coef[0] > 3 * abs(model.coef[1])
+    model = _fit_listwise(np.vstack(xs), np.concatenate(ys), sizes, ("lex_win", "dense_win"))
+    assert model.features == ("lex_win", "dense_win")
+    assert model.coef[1] > 3 * abs(model.coef[0])
+
+
+def test_a_model_reads_its_features_by_name_whatever_their_place_in_the_table() -> None:
+    x = _table({"dense_win": np.array([0.1, 0.9]), "lex_win": np.array([0.5, 0.2])}, 2)
+    model = LinearModel(("lex_win", "dense_win"), np.zeros(2), np.ones(2), np.array([1.0, 2.0]), 0.0,
+                        WINDOW_FEATURES)
+    np.testing.assert_allclose(model.logit(x), [0.5 + 0.2, 0.2 + 1.8])
+    # the same model written in the other order scores the same
+    swapped = LinearModel.from_json({**model.to_json(), "features": ["dense_win", "lex_win"],
+                                     "coef": [2.0, 1.0]}, WINDOW_FEATURES)
+    np.testing.assert_allclose(swapped.logit(x), model.logit(x))
+
+
+def test_a_model_file_naming_a_feature_this_version_lacks_is_refused() -> None:
+    d = {"features": ["dense_win", "no_such_signal"], "mean": [0, 0], "scale": [1, 1], "coef": [1, 1],
+         "intercept": 0.0}
+    with pytest.raises(ValueError, match="no_such_signal"):
+        LinearModel.from_json(d, WINDOW_FEATURES)
+    with pytest.raises(ValueError, match="2 feature names but 1 coefficients"):
+        LinearModel.from_json({**d, "features": ["dense_win", "lex_win"], "coef": [1]}, WINDOW_FEATURES)
+
+
+def test_the_shipped_model_file_loads_and_names_the_shipped_features() -> None:
+    from qa.extraction import DEFAULT_MODEL_PATH
+
+    model = AnswerModel.load(DEFAULT_MODEL_PATH)
+    assert model.ranker.features == SHIPPED_SPEC.ranker
+    assert model.calibrator.answerable.features == SHIPPED_SPEC.answerable
+    assert model.calibrator.correct.features == SHIPPED_SPEC.correct
+    assert 0.0 < model.threshold < 1.0
+
+
+def test_dataset_names_come_from_the_file_or_its_folder() -> None:
+    assert dataset_name(Path("shared/eval/transfer/covid-faq/questions.jsonl")) == "covid-faq"
+    assert dataset_name(Path("eval/clinic/questions.jsonl")) == "clinic"
+    assert dataset_name(Path("x/my-patients.jsonl")) == "my-patients"
+
+
+# --- leave-one-dataset-out on a tiny fixture -----------------------------------------------------
+
+
+def _sample(dataset: str, i: int, rng: np.random.Generator) -> Sample:
+    """A question with 6 windows: answerable ones have one right window, marked by dense_win (noisily);
+    unanswerable ones have low similarities everywhere."""
+    answerable = i % 4 != 0
+    sig = rng.normal(size=6) * 0.1 + 0.3
+    labels = np.zeros(6, dtype=bool)
+    if answerable:
+        right = int(rng.integers(6))
+        sig[right] += 0.5
+        labels[right] = rng.uniform() < 0.9
+    x = _table({"dense_win": sig, "dense_max": sig + 0.05 * rng.normal(size=6),
+                "lex_win": rng.uniform(size=6), "fused_rel": rng.uniform(size=6)}, 6)
+    items = [Window(0, 0, 0, 10 * j, 10 * j + 5, 1, j) for j in range(6)]
+    trace = type("T", (), {})()
+    trace.windows = Windows(items, x)
+    z = np.zeros(1)
+    trace.retrieved = Retrieved(chunks=np.zeros(1, dtype=np.int64), fused=z, bm25=z + 3.0, dense=z)
+    return Sample({"id": f"{dataset}-{i}", "answerable": answerable, "_set": dataset}, trace, labels)  # type: ignore[arg-type]
+
+
+def test_leave_one_dataset_out_never_fits_on_the_set_it_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.evaluation as ev
+
+    rng = np.random.default_rng(3)
+    samples = [_sample(name, i, rng) for name in ("a", "b", "c") for i in range(80)]
+    fitted_on: list[set[str]] = []
+    real_fit = ev.fit_answer_model
+
+    def spy(fit_samples, *args, **kwargs):  # type: ignore[no-untyped-def]
+        fitted_on.append({s.dataset for s in fit_samples})
+        return real_fit(fit_samples, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "fit_answer_model", spy)
+    result = leave_one_dataset_out(samples)
+    assert sorted(result) == ["a", "b", "c"]
+    assert fitted_on == [{"b", "c"}, {"a", "c"}, {"a", "b"}]
+    for name, q in result.items():
+        assert q["questions"] == 80, name
+        assert q["answer_correct"] > 0.6 and q["abstention_AUROC"] > 0.8, (name, q)
+
+
+def test_leave_one_dataset_out_needs_two_sets() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ClinicQAError, match="at least two datasets"):
+        leave_one_dataset_out([_sample("a", i, rng) for i in range(20)])
+
+
+def test_every_dataset_weighs_the_same_in_a_fit() -> None:
+    rng = np.random.default_rng(0)
+    samples = [_sample("big", i, rng) for i in range(120)] + [_sample("small", i, rng) for i in range(40)]
+    w = set_weights(samples)
+    assert w[:120].sum() == pytest.approx(w[120:].sum())
+    assert w.mean() == pytest.approx(1.0)
+    model = fit_answer_model(samples, {"note": "toy"})
+    assert model.provenance["datasets"] == ["big", "small"] and model.provenance["note"] == "toy"

@@ -425,7 +425,8 @@ def test_detect_headings_spans_are_stripped_lines() -> None:
         ("Symptoms include:\nRest for a day.", "ends with a colon"),
         ("key points\nRest for a day.", "does not start with a capital"),
         ("This Line Has Far Too Many Words To Be A Heading\nRest.", "more than 8 words"),
-        ("Is " + "very " * 20 + "long?\nRest for a day.", "longer than 90 characters"),
+        ("Is " + "very " * 60 + "long?\nRest for a day.", "a question longer than 250 characters"),
+        ("Key Points For Patients " + "x" * 80 + "\nRest for a day.", "a title longer than 90 characters"),
         ("- Key Points\nRest for a day.", "list item"),
         ("- Rest\nIce Packs\n- Compression", "between list items"),
         ("You may need:\nBlood Tests\nImaging Tests\nThese help the doctor decide.", "list without markers"),
@@ -437,6 +438,35 @@ def test_detect_headings_spans_are_stripped_lines() -> None:
 )
 def test_detect_headings_is_conservative(text: str, why: str) -> None:
     assert detected(text) == [], why
+
+
+def test_detect_headings_takes_long_faq_questions() -> None:
+    question = ("Should I be tested for the virus if I have no symptoms but was in close contact with someone "
+                "who was later diagnosed, or travelled to an area with ongoing community spread?")
+    assert 90 < len(question) <= 250
+    assert detected(f"Rest well.\n{question}\nYes, call your doctor first.") == [question]
+
+
+def test_detect_headings_marks_the_title_line_as_a_level_one_heading() -> None:
+    text = "Frequently Asked Questions\n\nWhat is it?\nIt is a virus."
+    heads = detect_headings(text, "Frequently  asked questions")
+    assert [(text[h.start:h.end], h.level) for h in heads] == [
+        ("Frequently Asked Questions", 1), ("What is it?", 2)]
+    # without the title, or when the first line is not the title, nothing changes
+    assert [h.level for h in detect_headings(text)] == [2]
+    assert detect_headings("Rest for a day.\nFrequently Asked Questions", "Frequently Asked Questions") == ()
+
+
+def test_jsonl_page_title_line_is_a_heading_and_not_a_sentence(tmp_path: Path) -> None:
+    from qa.chunking import chunk_page
+
+    row = {"doc_id": "faq", "title": "Travel FAQ",
+           "text": "Travel FAQ\n\nCan I travel?\nCheck the advice before you go. Carry your papers."}
+    (tmp_path / "c.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    page = load_corpus(tmp_path / "c.jsonl").pages[0]
+    assert [h.level for h in page.headings] == [1, 2]
+    sentences = [page.text[s.start:s.end] for c in chunk_page(page) for s in c.sentences]
+    assert sentences == ["Check the advice before you go.", "Carry your papers."]
 
 
 # --------------------------------------------------------------------------------------------------
