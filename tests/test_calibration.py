@@ -15,9 +15,9 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
+from qa.retrieval import Retrieved
 
 SPEC = ModelSpec(ranker=("dense_win",), answerable=("lex_page", "dense_max"), correct=("p_block", "score"))
-from qa.retrieval import Retrieved
 
 
 def _windows(blocks: list[tuple[int, int]]) -> Windows:

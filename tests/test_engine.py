@@ -195,7 +195,8 @@ def _faq_corpus(tmp_path, fmt: str):  # type: ignore[no-untyped-def]
     if fmt == "markdown":
         md = "\n\n".join(f"## {q}\n\n{a}" for q, a in FAQ_ENTRIES)
         (folder / "faq.md").write_text(
-            "---\ntitle: Procedure Day FAQ\ndoc_id: faq\nlast_reviewed: 2026-11-01\n---\n# Procedure Day FAQ\n\n" + md + "\n",
+            "---\ntitle: Procedure Day FAQ\ndoc_id: faq\nlast_reviewed: 2026-11-01\n---\n"
+            "# Procedure Day FAQ\n\n" + md + "\n",
             encoding="utf-8")
     elif fmt == "text":
         (folder / "faq.txt").write_text("Procedure Day FAQ\n\n" + body + "\n", encoding="utf-8")
