@@ -258,3 +258,34 @@ def test_gradio_assets_are_not_access_logged_at_info(client: TestClient, caplog:
         client.get("/ui/theme.css")
     assert any('"GET /theme.css"' in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
 
+
+
+# --- scripts/run: secrets without typing -----------------------------------------------------------------
+
+def _source_secrets(tmp_path: Path, **env: str) -> tuple[dict[str, str], str]:
+    import os
+    import subprocess
+
+    script = 'set -euo pipefail; . scripts/secrets.sh; echo "A=$CLINICQA_ADMIN_TOKEN"; ' \
+             'echo "S=${CLINICQA_STAFF_PASSWORD:-}"'
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CLINICQA_")}
+    done = subprocess.run(["bash", "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+                          env={**base, "CLINICQA_SECRETS_FILE": str(tmp_path / "s" / "clinicqa.env"), **env})
+    values = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    return values, done.stderr
+
+
+def test_scripts_run_makes_a_private_random_token_and_staff_password_once(tmp_path: Path) -> None:
+    first, said = _source_secrets(tmp_path)
+    secrets_file = tmp_path / "s" / "clinicqa.env"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert str(secrets_file) in said and "cat " in said  # where they are, not the secrets themselves
+    assert first["A"] not in said and first["S"] not in said
+    assert len(first["A"]) >= 40 and len(first["S"]) >= 40 and first["A"] != first["S"]
+    Settings(admin_token=first["A"], staff_password=first["S"]).check_secrets()
+    again, _ = _source_secrets(tmp_path)
+    assert again == first  # made once, then reused
+    mine, _ = _source_secrets(tmp_path, CLINICQA_ADMIN_TOKEN="operator-chosen-token-0123456789")
+    assert mine == {"A": "operator-chosen-token-0123456789", "S": first["S"]}  # the environment wins
+    opted, _ = _source_secrets(tmp_path, CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN="true")
+    assert opted == {"A": first["A"], "S": ""}
