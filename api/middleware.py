@@ -38,8 +38,10 @@ STATIC_ASSET = re.compile(
 
 
 def access_log_level(path: str, status: int) -> int:
-    """DEBUG for a static asset served without error, INFO for everything else."""
-    return logging.DEBUG if status < 400 and STATIC_ASSET.search(path) else logging.INFO
+    """DEBUG for a static asset served without error (and for a missing favicon, which browsers ask for on
+    every page), INFO for everything else."""
+    quiet = (status < 400 and STATIC_ASSET.search(path)) or path.endswith("/favicon.ico")
+    return logging.DEBUG if quiet else logging.INFO
 
 
 def security_headers(frame_origins: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -110,7 +112,9 @@ class ObservabilityMiddleware:
                 client = scope.get("client")
                 access_log.log(
                     level, '%s "%s %s" %d %.1fms', client[0] if client else "-", method,
-                    template if route is not None else path[:80], status, elapsed * 1000,
+                    # a mounted app's routes (the UI's) are logged under the mount's path
+                    scope.get("root_path", "") + template if route is not None else path[:80], status,
+                    elapsed * 1000,
                 )
 
 

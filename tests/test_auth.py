@@ -252,11 +252,11 @@ def test_gradio_assets_are_not_access_logged_at_info(client: TestClient, caplog:
             assert client.get("/ui/" + asset.removeprefix("./").removeprefix("/ui/")).status_code == 200
         assert client.get("/ui/theme.css").status_code == 200
     lines = [r for r in caplog.records if r.name == "clinicqa.access" and r.levelno >= logging.INFO]
-    assert len(lines) == 1 and '"GET /"' in lines[0].getMessage(), [r.getMessage() for r in lines]
+    assert len(lines) == 1 and '"GET /ui/"' in lines[0].getMessage(), [r.getMessage() for r in lines]
     with caplog.at_level(logging.DEBUG, logger="clinicqa.access"):
         caplog.clear()
         client.get("/ui/theme.css")
-    assert any('"GET /theme.css"' in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+    assert any('"GET /ui/theme.css"' in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
 
 
 
