@@ -289,3 +289,17 @@ def test_scripts_run_makes_a_private_random_token_and_staff_password_once(tmp_pa
     assert mine == {"A": "operator-chosen-token-0123456789", "S": first["S"]}  # the environment wins
     opted, _ = _source_secrets(tmp_path, CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN="true")
     assert opted == {"A": first["A"], "S": ""}
+
+
+def test_wrong_admin_tokens_on_the_reindex_button_are_throttled_too(settings: Settings, engine: Any) -> None:
+    from api.service import Service
+    from ui.content import ContentTeam
+
+    service = Service(settings, engine)
+    team = ContentTeam(service)
+    for _ in range(settings.auth_failure_burst):
+        assert team.token_ok("a-wrong-guess", "198.51.100.7") == "Wrong admin token."
+    blocked = team.token_ok(TOKEN, "198.51.100.7")
+    assert blocked is not None and "Too many wrong admin tokens" in blocked and "seconds" in blocked
+    assert team.token_ok(TOKEN, "198.51.100.8") is None  # another client
+    service.log.dispose()
