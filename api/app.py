@@ -6,7 +6,6 @@ log entries and starts the question-log writer. Handlers never run engine work o
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,11 +15,13 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from api import metrics
+from api.auth import admin_bearer, client_key, require_admin, require_staff_detail, staff_cookie
+from api.docs import mount_offline_docs
 from api.middleware import BodyLimitMiddleware, CatchAllMiddleware, ObservabilityMiddleware
 from api.schemas import (
     NON_BLANK,
@@ -79,12 +80,23 @@ Every answer is a verbatim quote from one of the clinic's pages, with its offset
 pages do not answer a question, the assistant abstains (`abstained: true`) and gives the clinic's contact
 line; questions about emergencies are escalated.
 
-Errors are JSON: `{"detail": "what went wrong and what to do"}`. Admin endpoints need
-`Authorization: Bearer <CLINICQA_ADMIN_TOKEN>`.
+Errors are JSON: `{"detail": "what went wrong and what to do"}`.
+
+Who may do what: everything is public except staff detail on `POST /v1/ask` (`"audience": "staff"`), which
+needs the staff session cookie (sign in at `/staff-login`) or the admin token, and the admin endpoints, which
+need `Authorization: Bearer <CLINICQA_ADMIN_TOKEN>`. Wrong passwords and tokens are throttled per client:
+after a few, 429 with `Retry-After`.
 """
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+STAFF_DETAIL_ERRORS = {
+    401: "Staff detail without credentials: sign in at /staff-login or send the admin token.",
+    403: "Staff detail with a wrong admin token or an invalid staff session.",
+}
+
+
+def _errors(*codes: int, say: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these status codes; ``say`` overrides the usual descriptions."""
     descriptions = {
         400: "Malformed request (for example a body that is not UTF-8).",
         401: "Missing admin token.",
@@ -93,9 +105,11 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "A reindex is already running.",
         413: "Request body too large.",
         422: "Invalid input: the message says which field and why.",
-        429: "Too many requests from this client: wait `Retry-After` seconds.",
+        429: "Too many requests (or wrong passwords / admin tokens) from this client: wait `Retry-After` "
+             "seconds.",
         503: "The index is not loaded yet, or the database is unavailable.",
     }
+    descriptions.update(say or {})
     return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in codes}
 
 
@@ -110,14 +124,10 @@ def format_query() -> Any:
     return Query(description="json, or csv for a spreadsheet.")
 
 
-def _client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
     async def check(request: Request) -> None:
         service: Service = request.app.state.service
-        wait = service.limiters[name].check(_client_key(request))
+        wait = service.limiters[name].check(client_key(request))
         if wait > 0:
             metrics.RATE_LIMITED.labels(name).inc()
             raise StarletteHTTPException(
@@ -126,24 +136,6 @@ def _rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
             )
 
     return check
-
-
-_bearer = HTTPBearer(auto_error=False, description="The admin token (CLINICQA_ADMIN_TOKEN).")
-
-
-async def require_admin(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    expected = request.app.state.service.settings.admin_token
-    if expected is None or not expected.get_secret_value():
-        raise StarletteHTTPException(403, "Admin endpoints are disabled on this server: set "
-                                          "CLINICQA_ADMIN_TOKEN to enable them.")
-    if credentials is None or not credentials.credentials:
-        raise StarletteHTTPException(401, "Admin token required: send 'Authorization: Bearer <token>'.",
-                                     headers={"WWW-Authenticate": "Bearer"})
-    given = credentials.credentials.encode("utf-8", "surrogatepass")
-    if not hmac.compare_digest(given, expected.get_secret_value().encode("utf-8")):
-        raise StarletteHTTPException(403, "Wrong admin token.")
 
 
 def _friendly(kind: str, where: str, msg: str, max_question: int) -> str:
@@ -178,7 +170,10 @@ def _validation_detail(errors: list[dict[str, Any]], max_question: int) -> tuple
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The API for one worker. ``engine``: an already loaded engine (tests); None loads one at start-up."""
+    """The API for one worker. ``engine``: an already loaded engine (tests); None loads one at start-up.
+
+    Raises :class:`qa.settings.InsecureSettingsError` for a guessable admin token or staff password."""
+    settings.check_secrets()
     service = Service(settings, engine)
 
     @asynccontextmanager
@@ -194,6 +189,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from local assets below (offline: no CDN)
         openapi_tags=[
             {"name": "answers", "description": "Questions, search, feedback (website widget, front desk)."},
             {"name": "admin", "description": "Content team: reindex and the question log (token required)."},
@@ -235,13 +231,23 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # --- answers ---------------------------------------------------------------------------------
     @app.post(
         "/v1/ask", response_model=AskResponse, tags=["answers"], summary="Answer a question",
-        responses=_errors(400, 404, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 413, 422, 429, 503, say=STAFF_DETAIL_ERRORS),
         dependencies=[Depends(_rate_limit("ask"))],
+        openapi_extra={"security": [{}]},  # besides the token or the session: none, for the patient view
     )
-    async def ask(body: AskRequest) -> AskResponse:
+    async def ask(
+        body: AskRequest, request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
+        session: Annotated[str | None, Depends(staff_cookie)],
+    ) -> AskResponse:
         """The engine's answer: a quote from a clinic page with offsets, its passage and citations, a
-        confidence, or an abstention with its reason and the clinic's contact line. Staff also get the
-        alternative answers and the retrieval scores."""
+        confidence, or an abstention with its reason and the clinic's contact line. Public.
+
+        Staff (`"audience": "staff"`) also get the alternative answers and the retrieved passages with their
+        scores: that needs the staff session cookie (sign in at `/staff-login`) or the admin token
+        (`Authorization: Bearer`); without either 401, with a wrong one 403."""
+        if body.audience == "staff":
+            require_staff_detail(request, credentials, session)
         filters = body.filters
         answer, cached, version = await service.ask(
             body.question, procedure=filters.procedure if filters else None,
@@ -304,7 +310,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # --- admin -----------------------------------------------------------------------------------
     @app.post("/v1/admin/reindex", response_model=ReindexResponse, tags=["admin"],
               summary="Rebuild the index from the corpus and swap it in",
-              responses=_errors(401, 403, 409, 422), dependencies=[Depends(require_admin)])
+              responses=_errors(401, 403, 409, 422, 429), dependencies=[Depends(require_admin)])
     async def reindex() -> ReindexResponse:
         """Builds a new index in a worker thread and swaps it in atomically: requests keep being served by
         the old index until the swap, and none sees a half-built one. Other workers pick the new index
@@ -318,7 +324,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return ReindexResponse(**result)
 
     @app.get("/v1/admin/questions", response_model=QuestionsPageResponse, tags=["admin"],
-             summary="The question log, newest first", responses=_errors(401, 403, 422, 503),
+             summary="The question log, newest first", responses=_errors(401, 403, 422, 429, 503),
              dependencies=[Depends(require_admin)])
     async def questions(
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -359,7 +365,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/v1/admin/gaps", response_model=GapReportResponse, tags=["admin"],
              summary="Coverage gaps: what patients ask that the pages don't answer",
-             responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+             responses={**csv_ok, **_errors(401, 403, 422, 429, 503)}, dependencies=[Depends(require_admin)])
     async def gaps(
         since: Annotated[str | None, since_query()] = None,
         format: Annotated[Literal["json", "csv"], format_query()] = "json",
@@ -375,7 +381,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.post("/v1/admin/gaps/recheck", response_model=GapReportResponse, tags=["admin"],
               summary="Re-ask every gap group against the serving index",
-              responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+              responses={**csv_ok, **_errors(401, 403, 422, 429, 503)}, dependencies=[Depends(require_admin)])
     async def gaps_recheck(
         since: Annotated[str | None, since_query()] = None,
         format: Annotated[Literal["json", "csv"], format_query()] = "json",
@@ -386,7 +392,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/v1/admin/coverage", response_model=CoverageResponse, tags=["admin"],
              summary="Coverage map: answers per page and section, confidence and feedback",
-             responses={**csv_ok, **_errors(401, 403, 422, 503)}, dependencies=[Depends(require_admin)])
+             responses={**csv_ok, **_errors(401, 403, 422, 429, 503)}, dependencies=[Depends(require_admin)])
     async def coverage(
         since: Annotated[str | None, since_query()] = None,
         format: Annotated[Literal["json", "csv"], format_query()] = "json",
@@ -403,7 +409,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return coverage_response(cmap)
 
     @app.get("/v1/admin/lint", response_model=LintResponse, tags=["admin"],
-             summary="Content health of the corpus", responses={**csv_ok, **_errors(401, 403, 422, 503)},
+             summary="Content health of the corpus", responses={**csv_ok, **_errors(401, 403, 422, 429, 503)},
              dependencies=[Depends(require_admin)])
     async def lint(
         stale_months: Annotated[int | None, Query(ge=1, le=600, description="Pages reviewed longer ago are "
@@ -467,6 +473,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     _document_limits(app, settings, service)
+    mount_offline_docs(app)
 
     # Middleware: the last added runs first. Order, outside in: catch-all 500 → headers/metrics/access
     # log → CORS → body size limit → routes.

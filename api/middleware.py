@@ -2,7 +2,9 @@
 
 - :class:`ObservabilityMiddleware` (outermost): security headers on every response, Prometheus request
   counts and latency by route *template*, and one access-log line per request that never contains the
-  query string or body (questions are personal data; uvicorn's own access log is turned off).
+  query string or body (questions are personal data; uvicorn's own access log is turned off). Static
+  assets served without error (the ~40 scripts, styles and fonts of a Gradio page, the docs' assets) are
+  logged at DEBUG, so the log at INFO shows one line per page or API call.
 - :class:`CatchAllMiddleware` (outermost of all): an unexpected exception becomes a JSON 500.
 - :class:`BodyLimitMiddleware` (inside CORS, so its refusals still carry CORS headers): refuses bodies over
   ``max_body_bytes`` with 413 before the app reads them, and JSON bodies that are not UTF-8 with 400.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 import uuid
@@ -26,6 +29,19 @@ access_log = logging.getLogger("clinicqa.access")
 logger = logging.getLogger("clinicqa.api")
 
 API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+# Static assets: any path with an assets/static/svelte folder (Gradio's /ui/assets/…, /staff/static/…,
+# /docs-assets/…), Gradio's theme.css and favicon, and files of the usual static types.
+STATIC_ASSET = re.compile(
+    r"/(?:assets|static|svelte|docs-assets)/|/theme\.css$|/favicon\.ico$"
+    r"|\.(?:js|mjs|css|map|woff2?|ttf|otf|png|jpe?g|gif|svg|ico|webp)$"
+)
+
+
+def access_log_level(path: str, status: int) -> int:
+    """DEBUG for a static asset served without error (and for a missing favicon, which browsers ask for on
+    every page), INFO for everything else."""
+    quiet = (status < 400 and STATIC_ASSET.search(path)) or path.endswith("/favicon.ico")
+    return logging.DEBUG if quiet else logging.INFO
 
 
 def security_headers(frame_origins: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -91,11 +107,14 @@ class ObservabilityMiddleware:
             method = scope.get("method", "")
             metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
             metrics.HTTP_LATENCY.labels(method, template).observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):
+            level = access_log_level(path, status)
+            if access_log.isEnabledFor(level):
                 client = scope.get("client")
-                access_log.info(
-                    '%s "%s %s" %d %.1fms', client[0] if client else "-", method,
-                    template if route is not None else path[:80], status, elapsed * 1000,
+                access_log.log(
+                    level, '%s "%s %s" %d %.1fms', client[0] if client else "-", method,
+                    # a mounted app's routes (the UI's) are logged under the mount's path
+                    scope.get("root_path", "") + template if route is not None else path[:80], status,
+                    elapsed * 1000,
                 )
 
 

@@ -54,7 +54,9 @@ class AskRequest(_Request):
     filters: Filters | None = Field(default=None, description="Restrict the pages the answer may come from.")
     audience: Literal["patient", "staff"] = Field(
         default="patient",
-        description="`staff` also get the alternative answers and the retrieval scores of the passages.",
+        description="`staff` also get the alternative answers and the retrieved passages with their scores; "
+                    "that needs the staff session cookie (sign in at /staff-login) or the admin token "
+                    "(`Authorization: Bearer`): 401 without either, 403 with a wrong one.",
     )
 
     model_config = ConfigDict(

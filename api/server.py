@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from qa.errors import ClinicQAError
 from qa.settings import Settings
 
 SETTINGS_ENV = "_CLINICQA_SERVE_SETTINGS"
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     if args.index is not None:
         settings = settings.model_copy(update={"index_dir": args.index.resolve()})
+    try:
+        settings.check_secrets()
+    except ClinicQAError as err:
+        parser.exit(2, f"{err}\n")
     run(settings, host=args.host, port=args.port, workers=args.workers)
 
 

@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 
 from api import metrics
-from api.ratelimit import RateLimiter
+from api.ratelimit import FailureThrottle, RateLimiter
 from qa.domain import Answer
 from qa.errors import ClinicQAError, IndexDamagedError, InputError
 from qa.questionlog import DailyAbstention, LogEntry, LogWriter, QuestionLog
@@ -165,6 +165,8 @@ class Service:
             name: RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
             for name in ("ask", "search", "feedback")
         }
+        # wrong staff passwords and admin tokens, per client (api/auth.py, ui/auth.py, the reindex button)
+        self.auth_throttle = FailureThrottle(settings.auth_failures_per_minute, settings.auth_failure_burst)
         self.log = log or QuestionLog(settings.database_url)
         self.writer = LogWriter(
             self.log, maxsize=settings.log_queue_size,

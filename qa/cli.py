@@ -240,6 +240,7 @@ def serve(
 
     s = _settings(index=index)
     try:
+        s.check_secrets()  # before a long index build: a guessable admin token or staff password is refused
         if not build:
             resolve_build(s.index_dir)  # a missing index is a clear error, not a server that cannot answer
         elif why := stale_reason(s):

@@ -9,7 +9,18 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from qa.errors import ClinicQAError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The admin token and the staff password: long enough not to be guessed (the sign-in and the admin endpoints
+# are also throttled per client, see auth_failures_per_minute), and how to make one.
+MIN_SECRET_CHARS = 16
+MAKE_SECRET_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+class InsecureSettingsError(ClinicQAError):
+    """A secret the server refuses to start with (too short, or two staff passwords at once)."""
 
 
 class Settings(BaseSettings):
@@ -113,7 +124,9 @@ class Settings(BaseSettings):
     # Origins allowed to call the API from a browser (the clinic website's widget) and to embed the UI
     # in an iframe. Env: comma-separated or a JSON list, e.g. CLINICQA_CORS_ORIGINS=https://atlaspain.example
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    admin_token: SecretStr | None = None  # None: the /v1/admin endpoints are disabled
+    # Bearer token of the /v1/admin endpoints, the UI's reindex button and staff detail on /v1/ask; at least
+    # MIN_SECRET_CHARS characters. None: those are disabled.
+    admin_token: SecretStr | None = None
     rate_limit_per_minute: int = Field(default=30, ge=0)  # per client IP per replica, /v1/ask; 0 = off
     rate_limit_burst: int = Field(default=10, ge=1)  # requests a client may send at once
     max_question_chars: int = Field(default=500, ge=1, le=5000)
@@ -124,9 +137,39 @@ class Settings(BaseSettings):
 
     # --- UI (ui/): the patient chat at /ui/ is public; the staff views at /staff/ need a sign-in ---
     ui_enabled: bool = True  # mount the Gradio front end on the API app (clinicqa serve)
-    # Password of the staff sign-in (front desk and content team). None: the admin token is the password;
-    # with neither set, staff sign-in is refused. Rebuilding the index always asks for the admin token.
+    # Password of the staff sign-in (front desk and content team), at least MIN_SECRET_CHARS characters.
+    # None: staff sign-in is refused (unless staff_password_from_admin_token). Rebuilding the index always
+    # asks for the admin token.
     staff_password: SecretStr | None = None
+    # true: the admin token is also the staff password. An explicit choice, off by default: everyone who
+    # signs in to the staff views then knows the token that rebuilds the index and reads the question log.
+    staff_password_from_admin_token: bool = False
+    # Wrong staff passwords and admin tokens per client IP (per worker): auth_failure_burst in a row, then one
+    # more attempt per 60 / auth_failures_per_minute seconds; meanwhile 429 with Retry-After. 0 = no throttle.
+    auth_failures_per_minute: int = Field(default=1, ge=0)
+    auth_failure_burst: int = Field(default=5, ge=1)
+    # Largest file the staff app accepts (its Gradio max_file_size; it has no upload field, so small), kept at
+    # most a day (delete_cache); request bodies are capped by max_body_bytes too. The patient chat takes none.
+    ui_max_upload_bytes: int = Field(default=8192, ge=1)
+
+    def check_secrets(self) -> None:
+        """Refuse to serve with a guessable admin token or staff password, or with two staff passwords.
+        Called by ``clinicqa serve`` and at app start-up; other commands do not need the secrets."""
+        for name, secret in (("ADMIN_TOKEN", self.admin_token), ("STAFF_PASSWORD", self.staff_password)):
+            value = secret.get_secret_value() if secret is not None else ""
+            if value and len(value) < MIN_SECRET_CHARS:
+                raise InsecureSettingsError(
+                    f"CLINICQA_{name} is {len(value)} characters long; it must have at least {MIN_SECRET_CHARS} "
+                    f"(a short one can be guessed). Make one with: {MAKE_SECRET_COMMAND}")
+        if self.staff_password_from_admin_token:
+            if self.staff_password is not None and self.staff_password.get_secret_value():
+                raise InsecureSettingsError(
+                    "CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN=true and CLINICQA_STAFF_PASSWORD are both set: "
+                    "the staff password would be ambiguous. Unset one of them.")
+            if self.admin_token is None or not self.admin_token.get_secret_value():
+                raise InsecureSettingsError(
+                    "CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN=true but CLINICQA_ADMIN_TOKEN is not set: set the "
+                    f"token (make one with: {MAKE_SECRET_COMMAND}) or CLINICQA_STAFF_PASSWORD instead.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

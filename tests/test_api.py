@@ -107,7 +107,7 @@ def test_emergency_is_escalated(client: TestClient) -> None:
 
 
 def test_staff_get_alternatives_and_passage_scores(client: TestClient) -> None:
-    body = client.post("/v1/ask", json={"question": ANSWERABLE, "audience": "staff"}).json()
+    body = client.post("/v1/ask", json={"question": ANSWERABLE, "audience": "staff"}, headers=admin()).json()
     assert isinstance(body["alternatives"], list) and body["alternatives"]
     scores = body["passages"]
     assert scores and [p["rank"] for p in scores] == sorted(p["rank"] for p in scores)
@@ -117,7 +117,7 @@ def test_staff_get_alternatives_and_passage_scores(client: TestClient) -> None:
 def test_filters_restrict_the_pages(client: TestClient) -> None:
     body = client.post("/v1/ask", json={
         "question": "What are the risks?", "filters": {"procedure": "genicular-nerve-block"},
-        "audience": "staff"}).json()
+        "audience": "staff"}, headers=admin()).json()
     assert {p["doc_id"] for p in body["passages"]} == {"genicular-nerve-block"}
     r = client.post("/v1/ask", json={"question": "What are the risks?", "filters": {"procedure": "no-such"}})
     assert r.status_code == 422 and "known values" in r.json()["detail"]
@@ -305,7 +305,7 @@ def test_admin_auth(client: TestClient, settings: Settings, engine: Engine,
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("api.app.hmac.compare_digest", spy)
+    monkeypatch.setattr("api.auth.hmac.compare_digest", spy)
     assert client.get("/v1/admin/questions", headers=admin()).status_code == 200
     assert compared == [(TOKEN.encode(), TOKEN.encode())]  # constant-time comparison
     disabled = settings.model_copy(update={"admin_token": None})

@@ -32,6 +32,7 @@ from ui.auth import COOKIE, check_credentials, make_session, session_user
 from ui.render import answer_html, esc, highlighted, page_link, search_results_html
 
 TOKEN = "ui-admin-token-0123"
+STAFF_PASSWORD = "ui-staff-password-0123"
 EVIL = '<img src=x onerror="alert(1)">'
 
 
@@ -155,7 +156,7 @@ def test_starter_questions_are_self_contained_headings_one_per_page_clinic_pages
 
 def _settings(tmp_path: Path, index_dir: Path | None = None, **kw: Any) -> Settings:
     values: dict[str, Any] = dict(corpus_dir=PROJECT_ROOT / "corpus", database_url=f"sqlite:///{tmp_path / 'l.db'}",
-                                  admin_token=TOKEN, rate_limit_per_minute=0)
+                                  admin_token=TOKEN, staff_password=STAFF_PASSWORD, rate_limit_per_minute=0)
     if index_dir is not None:
         values["index_dir"] = index_dir
     values.update(kw)
@@ -173,13 +174,15 @@ def test_staff_session_cookie_is_signed_expires_and_dies_with_a_password_change(
     assert session_user(settings, "garbage", now=1001.0) is None and session_user(settings, None) is None
 
 
-def test_staff_password_is_the_staff_setting_else_the_admin_token_else_nothing(tmp_path: Path) -> None:
+def test_staff_password_is_its_own_setting_the_admin_token_only_when_an_operator_opts_in(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    assert check_credentials(settings, "Priya", TOKEN)
-    assert not check_credentials(settings, "Priya", "wrong") and not check_credentials(settings, " ", TOKEN)
-    own = settings.model_copy(update={"staff_password": SecretStr("desk-pass")})
-    assert check_credentials(own, "Priya", "desk-pass") and not check_credentials(own, "Priya", TOKEN)
-    none = settings.model_copy(update={"admin_token": None})
+    assert check_credentials(settings, "Priya", STAFF_PASSWORD) and not check_credentials(settings, "Priya", TOKEN)
+    assert not check_credentials(settings, "Priya", "wrong") and not check_credentials(settings, " ", STAFF_PASSWORD)
+    admin_only = settings.model_copy(update={"staff_password": None})
+    assert not check_credentials(admin_only, "Priya", TOKEN)
+    opted_in = admin_only.model_copy(update={"staff_password_from_admin_token": True})
+    assert check_credentials(opted_in, "Priya", TOKEN)
+    none = opted_in.model_copy(update={"admin_token": None})
     assert not check_credentials(none, "Priya", "") and not check_credentials(none, "Priya", "anything")
 
 
@@ -210,7 +213,7 @@ def test_staff_app_refuses_everything_without_a_session(client: TestClient) -> N
 
 
 def test_staff_sign_in_sets_the_session_and_opens_the_staff_app(client: TestClient) -> None:
-    r = client.post("/staff-login", data={"name": "Priya", "password": TOKEN}, follow_redirects=False)
+    r = client.post("/staff-login", data={"name": "Priya", "password": STAFF_PASSWORD}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/staff/"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie

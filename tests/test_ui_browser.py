@@ -36,6 +36,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = (PROJECT_ROOT / "docs" / "screenshots" if os.environ.get("CLINICQA_UPDATE_SCREENSHOTS") == "1"
                else Path(tempfile.gettempdir()) / "clinicqa-screenshots")
 TOKEN = "ui-test-admin-token"
+STAFF_PASSWORD = "ui-test-staff-password"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -121,7 +122,8 @@ def _stop(server: Server) -> None:
 def _settings(tmp: Path, index_dir: Path, **extra: Any) -> Settings:
     values: dict[str, Any] = dict(
         corpus_dir=PROJECT_ROOT / "corpus", index_dir=index_dir,
-        database_url=f"sqlite:///{tmp / 'log.sqlite3'}", admin_token=TOKEN, rate_limit_per_minute=0,
+        database_url=f"sqlite:///{tmp / 'log.sqlite3'}", admin_token=TOKEN, staff_password=STAFF_PASSWORD,
+        rate_limit_per_minute=0,
     )
     values.update(extra)
     return Settings(**values)
@@ -187,7 +189,7 @@ def ask(page: Any, question: str) -> tuple[Any, float]:
     return reply, time.perf_counter() - start
 
 
-def sign_in(page: Any, server: Server, password: str = TOKEN) -> None:
+def sign_in(page: Any, server: Server, password: str = STAFF_PASSWORD) -> None:
     page.goto(server.url + "/staff/")
     page.get_by_label("Your name").fill("Priya")
     page.get_by_label("Staff password").fill(password)

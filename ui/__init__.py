@@ -26,7 +26,7 @@ def mount_ui(app: FastAPI) -> FastAPI:
 
     from ui.auth import LoginRedirect, auth_router, staff_user_dependency
     from ui.patient import build_patient_app
-    from ui.site import PATIENT_PATH, STAFF_PATH, site_router
+    from ui.site import PATIENT_PATH, STAFF_PATH, NoUploads, site_router
     from ui.staff import build_staff_app
     from ui.style import CSS, theme
 
@@ -41,6 +41,10 @@ def mount_ui(app: FastAPI) -> FastAPI:
     patient = build_patient_app(service).queue(default_concurrency_limit=8)
     gr.mount_gradio_app(app, patient, path=PATIENT_PATH, **common)
     staff = build_staff_app(service).queue(default_concurrency_limit=4)
-    gr.mount_gradio_app(app, staff, path=STAFF_PATH, auth_dependency=staff_user_dependency(settings), **common)
+    # The staff app has no upload field either; what Gradio would keep is capped and deleted within a day
+    # (its Blocks' delete_cache, ui/staff.py).
+    gr.mount_gradio_app(app, staff, path=STAFF_PATH, auth_dependency=staff_user_dependency(settings),
+                        max_file_size=settings.ui_max_upload_bytes, **common)
     app.add_middleware(LoginRedirect, settings=settings, staff_path=STAFF_PATH)
+    app.add_middleware(NoUploads, prefix=PATIENT_PATH)
     return app

@@ -5,20 +5,17 @@ Why not Gradio's own ``auth=``: its sessions live in one process's memory, so wi
 form), and its login page has no document title or main landmark (axe flags it). Instead:
 
 - ``GET /staff-login`` shows a form (name + staff password); ``POST /staff-login`` checks the password
-  (``CLINICQA_STAFF_PASSWORD``, else ``CLINICQA_ADMIN_TOKEN``; constant-time) and sets an HttpOnly,
-  SameSite=Lax cookie ``name|expiry|HMAC`` keyed on that password — valid on every worker, and void as
-  soon as the password changes;
+  (``CLINICQA_STAFF_PASSWORD``; the admin token only with ``CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN=true``;
+  constant-time; wrong ones throttled per client, 429 after ``CLINICQA_AUTH_FAILURE_BURST``) and sets an
+  HttpOnly, SameSite=Lax cookie ``name|expiry|HMAC`` keyed on that password (``api.auth``) — valid on every
+  worker, and void as soon as the password changes;
 - the staff Gradio app is mounted with ``auth_dependency=staff_user``: without a valid cookie its page,
   config and every event endpoint answer 401 (and a browser asking for the page is sent to the form).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
-import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -26,24 +23,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import (
+    COOKIE,
+    LOGIN_PATH,
+    SESSION_SECONDS,
+    client_key,
+    make_session,
+    secret_matches,
+    session_user,
+    staff_secret,
+)
 from qa.settings import Settings
 from ui.render import esc
 
+__all__ = ["COOKIE", "LOGIN_PATH", "LOGOUT_PATH", "check_credentials", "make_session", "session_user",
+           "staff_secret"]
+
 logger = logging.getLogger("clinicqa.ui")
 
-COOKIE = "clinicqa_staff"
-LOGIN_PATH = "/staff-login"
 LOGOUT_PATH = "/staff-logout"
-SESSION_SECONDS = 12 * 3600  # one working day
-MAX_NAME = 60
-
-
-def staff_secret(settings: Settings) -> str | None:
-    """The staff password: CLINICQA_STAFF_PASSWORD, else the admin token; None when neither is set."""
-    for secret in (settings.staff_password, settings.admin_token):
-        if secret is not None and secret.get_secret_value():
-            return secret.get_secret_value()
-    return None
 
 
 def check_credentials(settings: Settings, name: str, password: str) -> bool:
@@ -51,47 +49,10 @@ def check_credentials(settings: Settings, name: str, password: str) -> bool:
     time. With no password configured, every sign-in is refused."""
     secret = staff_secret(settings)
     if secret is None:
-        logger.warning("staff sign-in refused: set CLINICQA_STAFF_PASSWORD or CLINICQA_ADMIN_TOKEN")
+        logger.warning("staff sign-in refused: set CLINICQA_STAFF_PASSWORD (or "
+                       "CLINICQA_STAFF_PASSWORD_FROM_ADMIN_TOKEN=true to use the admin token)")
         return False
-    given = (password or "").encode("utf-8", "surrogatepass")
-    return bool((name or "").strip()) and hmac.compare_digest(given, secret.encode("utf-8"))
-
-
-def _key(secret: str) -> bytes:
-    return hashlib.sha256(b"clinicqa staff session\x00" + secret.encode("utf-8")).digest()
-
-
-def _mac(key: bytes, payload: str) -> str:
-    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def make_session(settings: Settings, name: str, *, now: float | None = None) -> str:
-    secret = staff_secret(settings)
-    if secret is None:
-        raise ValueError("no staff password is configured")
-    user = base64.urlsafe_b64encode(name.strip()[:MAX_NAME].encode("utf-8")).decode("ascii")
-    payload = f"{user}|{int((now or time.time()) + SESSION_SECONDS)}"
-    return f"{payload}|{_mac(_key(secret), payload)}"
-
-
-def session_user(settings: Settings, token: str | None, *, now: float | None = None) -> str | None:
-    """The signed-in name in a session cookie, or None when it is missing, forged, expired or was made
-    with another password."""
-    secret = staff_secret(settings)
-    if not token or secret is None:
-        return None
-    parts = token.split("|")
-    if len(parts) != 3:
-        return None
-    user, expiry, mac = parts
-    if not hmac.compare_digest(mac, _mac(_key(secret), f"{user}|{expiry}")):
-        return None
-    try:
-        if int(expiry) < (now or time.time()):
-            return None
-        return base64.urlsafe_b64decode(user.encode("ascii")).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return bool((name or "").strip()) and secret_matches(password or "", secret)
 
 
 def staff_user_dependency(settings: Settings) -> Callable[[Request], str | None]:
@@ -137,10 +98,20 @@ def auth_router(settings: Settings, staff_path: str) -> APIRouter:
 
     @router.post(LOGIN_PATH)
     async def login(request: Request) -> Response:
+        throttle = request.app.state.service.auth_throttle
+        client = client_key(request)
+        wait = throttle.wait(client)
+        if wait > 0:  # before looking at the password: no guessing while blocked
+            seconds = throttle.retry_after(wait)
+            return HTMLResponse(
+                login_page(settings.clinic_name, error=f"Too many failed sign-ins from this address. Please "
+                                                       f"wait {seconds} seconds and try again."),
+                status_code=429, headers={"Retry-After": seconds})
         form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         name = (form.get("name") or [""])[0].strip()
         password = (form.get("password") or [""])[0]
         if not check_credentials(settings, name, password):
+            throttle.failed(client)
             logger.info("staff sign-in refused")
             return HTMLResponse(login_page(settings.clinic_name, error="Wrong name or password. Try again."),
                                 status_code=401)

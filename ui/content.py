@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator  # at run time: Gradio reads reindex's hints to pass gr.Request
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,6 @@ from qa.errors import ClinicQAError
 from ui.render import esc
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from api.service import Service
     from qa.gaps import GapReport
 
@@ -193,23 +191,31 @@ class ContentTeam:
                 gr.update(value=write_csv(to_csv(findings), "lint.csv"), visible=True), summary)
 
     # --- reindex -------------------------------------------------------------------------------------
-    def token_ok(self, token: str) -> str | None:
-        """None when ``token`` is the admin token, else what to tell the person."""
-        expected = self.service.settings.admin_token
-        if expected is None or not expected.get_secret_value():
+    def token_ok(self, token: str, client: str = "unknown") -> str | None:
+        """None when ``token`` is the admin token, else what to tell the person. Wrong tokens count against
+        ``client`` like those sent to the admin API (api/auth.py)."""
+        from api.auth import admin_secret, secret_matches
+
+        expected = admin_secret(self.service.settings)
+        if expected is None:
             return "Rebuilding the index is disabled on this server: set CLINICQA_ADMIN_TOKEN to enable it."
         if not token:
             return "Enter the admin token to rebuild the index."
-        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
-                                   expected.get_secret_value().encode("utf-8")):
+        throttle = self.service.auth_throttle
+        wait = throttle.wait(client)
+        if wait > 0:
+            return f"Too many wrong admin tokens: please wait {throttle.retry_after(wait)} seconds and try again."
+        if not secret_matches(token, expected):
+            throttle.failed(client)
             return "Wrong admin token."
         return None
 
-    async def reindex(self, token: str) -> AsyncIterator[tuple[str, Any]]:
+    async def reindex(self, token: str, request: gr.Request) -> AsyncIterator[tuple[str, Any]]:
         """Rebuild the index, showing progress while it runs, then the new index's manifest."""
         from api.service import ReindexBusyError
 
-        problem = self.token_ok(token or "")
+        client = request.client.host if request is not None and request.client is not None else "unknown"
+        problem = self.token_ok(token or "", client)
         if problem:
             yield note(problem, kind="unavailable"), gr.update()
             return

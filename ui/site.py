@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ui.render import PAGES_PATH, esc, page_html
 
@@ -73,3 +74,34 @@ def site_router(service: Service) -> APIRouter:
         return HTMLResponse(page_html(found, info, service.settings.clinic_name))
 
     return router
+
+
+# Gradio's routes that store what a visitor sends: uploads, recordings, streamed inputs.
+UPLOAD_ROUTES = ("/gradio_api/upload", "/gradio_api/process_recording", "/gradio_api/stream/")
+
+
+class NoUploads:
+    """Refuses file uploads to the Gradio app mounted at ``prefix`` (the public patient chat needs none):
+    Gradio's upload, recording and input-stream routes and any multipart body there get a JSON 403 before
+    Gradio reads a byte, so nothing lands in its upload folder. Everything else passes through."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.routes = tuple(prefix + route for route in UPLOAD_ROUTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._is_upload(scope):
+            await JSONResponse({"detail": "The patient chat takes no file uploads; type your question instead."},
+                               status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _is_upload(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        if not path.startswith(self.prefix + "/"):
+            return False
+        if path.startswith(self.routes):
+            return True
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+        return content_type.lower().startswith(b"multipart/")
