@@ -17,9 +17,9 @@ all); its offsets are into ``page.text`` (``page.text[start:end] == text``). Cho
   confidence = cosine of question and heading, clipped; abstains below cosine 0.6 (untuned). Pages without
   question headings give no candidates; with none anywhere it abstains on everything with confidence 0.
 * ``bm25``: the plain BM25 pipeline of ``../shared/eval/README.md``: sentence-aligned chunks of about 120
-  words, BM25 (bm25s over the project's stemmed terms), the sentence of the top chunk holding the most
-  distinct question terms (ties: the earlier one); confidence = s / (s + 12.08) for the top BM25 score s,
-  so it abstains below the README's default threshold s = 12.08 (confidence 0.5).
+  words, indexed with their page title, BM25 (bm25s over the project's stemmed terms), the sentence of the
+  top chunk holding the most distinct question terms (ties: the earlier one); confidence = s / (s + 12.08)
+  for the top BM25 score s, so it abstains below the README's default threshold s = 12.08 (confidence 0.5).
 * ``abstain_all``: the floor: abstains on everything, confidence 0, no answer.
 
 Embeddings are computed in batches (``Embedder.encode``); a question is encoded as ``encode_query`` does
@@ -195,6 +195,14 @@ def bm25_chunks(page: Page, max_words: int = BM25_CHUNK_WORDS) -> list[tuple[Spa
     return chunks
 
 
+def bm25_index_text(page: Page, chunk: Sequence[Span]) -> str:
+    """What BM25 indexes for a chunk: the page title, then the chunk's text (the title says what the page is
+    about, which template questions like "What are the treatments for X?" name; it is not repeated when the
+    chunk already starts with it). Quotes come from the chunk's text only."""
+    text = page.text[chunk[0].start : chunk[-1].end]
+    return text if text.startswith(page.title) else f"{page.title}\n{text}"
+
+
 def bm25(pages: Sequence[Page], questions: Sequence[dict[str, Any]],
          embedder: Embedder) -> list[dict[str, Any]]:
     """BM25 over ~120-word chunks, best-overlap sentence of the top chunk; abstains below BM25 12.08."""
@@ -202,7 +210,7 @@ def bm25(pages: Sequence[Page], questions: Sequence[dict[str, Any]],
     chunks = [(d, c) for d, page in enumerate(pages) for c in bm25_chunks(page)]
     if not chunks or not questions:
         return _abstain_everywhere(questions)
-    lexicon = Lexicon([pages[d].text[c[0].start : c[-1].end] for d, c in chunks])
+    lexicon = Lexicon([bm25_index_text(pages[d], c) for d, c in chunks])
     chunk_doc = np.asarray([d for d, _ in chunks], dtype=np.int64)
     log.info("bm25: %d questions over %d chunks", len(questions), len(chunks))
     out = []

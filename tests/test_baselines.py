@@ -19,6 +19,7 @@ from qa.baselines import (
     abstain_all,
     bm25,
     bm25_chunks,
+    bm25_index_text,
     faq_heading,
     get_baseline,
     nearest_sentence,
@@ -216,10 +217,26 @@ def test_bm25_answers_above_the_readme_threshold(tmp_path: Path) -> None:
     (pred,) = bm25(pages, _questions([question]), Embedder())
     assert not pred["abstained"] and pred["confidence"] > 0.5
     assert pred["answer"]["text"] == "Fluoroscopy guides the radiofrequency cannula towards the medial branch nerve."
-    chunks = [p.text[c[0].start : c[-1].end] for p in pages for c in bm25_chunks(p)]
+    chunks = [bm25_index_text(p, c) for p in pages for c in bm25_chunks(p)]
     top = float(Lexicon(chunks).scores(terms(question)).max())
     assert top > BM25_THRESHOLD
     assert pred["confidence"] == pytest.approx(top / (top + BM25_THRESHOLD), abs=1e-4)
+
+
+def test_bm25_indexes_the_page_title_with_each_chunk() -> None:
+    # "sciatica" is only in the first page's title; without it the second page (which names sciatica) wins
+    pages = [Page(doc_id="sciatica", title="Sciatica", text="Treatment includes rest, heat and gentle exercise.",
+                  source="a.txt"),
+             Page(doc_id="back-pain", title="Back Pain", text="Back pain has many causes, sciatica among them.",
+                  source="b.txt"),
+             Page(doc_id="headache", title="Headache", text="Treatment of a headache starts with rest.",
+                  source="c.txt")]
+    (pred,) = bm25(pages, _questions(["What are the treatments for sciatica?"]), Embedder())
+    assert pred["retrieved_doc_ids"][0] == "sciatica"
+    assert pred["answer"]["text"] == "Treatment includes rest, heat and gentle exercise."
+    # a chunk that starts with its page's title does not get it twice
+    faq = Page(doc_id="f", title="Visiting the Clinic", text=FAQ_TEXT, source="f.jsonl:1")
+    assert [bm25_index_text(faq, c) for c in bm25_chunks(faq)] == [FAQ_TEXT.strip()]
 
 
 def test_abstain_all_abstains_with_confidence_zero_and_no_answer(pages: tuple[Page, ...]) -> None:
