@@ -1,20 +1,22 @@
-"""Answer extraction: candidate windows of 1–3 consecutive sentences, their features, and scoring.
+"""Answer extraction: candidate windows of 1–3 consecutive sentences, their signals, and scoring.
 
 Every retrieved passage (top ``n_passages`` chunks) offers its windows of 1..``max_sentences``
-consecutive sentences (at most ``max_chars`` characters). Each window is described by dense
-signals (the question against the window, its best sentence, its first sentence, its section heading
-and its chunk), lexical signals (IDF-weighted coverage of the question by the window, the heading and
-the page title; the share of the title the question does not mention, so "Adult Non-Hodgkin
-Lymphoma" is not taken for "Adult Hodgkin Lymphoma"; BM25 and fused retrieval scores), whether the
-section heading is about the phase of the procedure the question asks about ("before" / "during" /
-"after"), and position (first sentence of a paragraph / a section, place in the chunk, length). A
-linear model (:class:`LinearModel`, fitted by ``clinicqa fit``) turns the features into a ranking score.
+consecutive sentences (at most ``max_chars`` characters); headings and page titles are never windows.
+Each window gets every signal of :data:`WINDOW_FEATURES`, by name: dense similarities (the window, its
+sentences, its section heading, its paragraph), FAQ structure (``dense_match``: under a heading that is
+a question, the patient's question is matched to that question — an FAQ entry answers what its heading
+asks), lexical coverage (of the question, and of what it asks beyond the page's topic), retrieval
+scores, position and length. A fitted :class:`LinearModel` reads the signals it uses *by name* and
+ranks the windows; the :class:`Calibrator` turns the best window's :data:`CONFIDENCE_FEATURES` into the
+probability that the quote is right. Which signals the shipped model uses was decided by
+leave-one-dataset-out on five labelled sets (BENCHMARKS.md, "Answer model across datasets").
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +33,8 @@ from qa.text import phases, terms
 # (:class:`LinearModel` reads its columns by name), so adding or reordering signals here can never shift
 # a model's columns. What the shipped model uses, and why, is in BENCHMARKS.md (issue 12's ablation).
 WINDOW_FEATURES = (
+    "dense_match",  # dense_win, or under a question heading the heading's cosine when higher: an FAQ entry
+    # answers the questions its heading asks, and a paraphrase of the heading is closer to it than to any answer
     "dense_win",  # cosine of the question and the window (pooled sentence vectors)
     "dense_max",  # best cosine of one of the window's sentences
     "dense_first",  # cosine of the window's first sentence
@@ -43,6 +47,8 @@ WINDOW_FEATURES = (
     "dense_block_first",  # cosine of its paragraph's first sentence
     "bm25_rel", "fused_rel", "inv_rank", "doc_inv_rank",  # retrieval: relative scores and ranks
     "lex_win", "lex_head", "lex_title", "lex_page",  # IDF-weighted coverage of the question
+    "lex_rest",  # ... of what the question asks beyond the page's topic: its words not in the page title
+    # ("how long ... take" of "How long does the iliopsoas injection take?" on the Iliopsoas Injection page)
     "title_extra",  # share of the page title the question does not mention
     "phase_agree",  # the heading speaks of the question's phase of the procedure (+1), only of another (-1)
     "first_in_par", "first_in_sec", "first_block", "first_in_block", "log_pos", "log_block_rank",
@@ -57,8 +63,8 @@ CONFIDENCE_FEATURES = (
     "p_block",  # ... of the window's paragraph (any sentence of the right paragraph is usually right)
     "p_section",  # ... of the window's section
     "log_bm25",  # log(1 + the top BM25 score)
-    "dense_win", "dense_max", "dense_head", "dense_qhead", "dense_chunk", "dense_block",
-    "lex_win", "lex_head", "lex_title", "lex_page", "title_extra",
+    "dense_match", "dense_win", "dense_max", "dense_head", "dense_qhead", "dense_chunk", "dense_block",
+    "lex_win", "lex_rest", "lex_head", "lex_title", "lex_page", "title_extra",
 )
 
 
@@ -268,6 +274,7 @@ class Extractor:
         d = self.data
         cover = self.lexicon.weigher(q_terms)
         q_set = frozenset(q_terms)
+        rest_cover: dict[int, Callable[[Iterable[str]], float]] = {}  # per page: coverage of the question's rest
         items: list[Window] = []
         cols: dict[str, list[float]] = {name: [] for name in WINDOW_FEATURES}
         n = min(self.n_passages, len(retrieved.chunks))
@@ -285,6 +292,11 @@ class Extractor:
             units = d.chunk_units[ci]
             if len(units) == 0:
                 continue
+            if doc not in rest_cover:
+                title = self._title_terms(doc)
+                rest = [t for t in q_terms if t not in title]
+                rest_cover[doc] = self.lexicon.weigher(rest) if rest and len(rest) < len(q_terms) else cover
+            cover_rest = rest_cover[doc]
             uvec = d.unit_vectors[units]
             sims = uvec @ q_vec
             head_u = int(d.chunk_heading_unit[ci])
@@ -331,10 +343,13 @@ class Extractor:
                     seen |= self._unit_terms(int(units[k]))
                     norm = float(np.linalg.norm(acc)) or 1.0
                     items.append(Window(ci, r, doc, starts[j], ends[k], length, int(blocks[j])))
+                    dense_win = float(acc @ q_vec) / norm
                     window = {
-                        "dense_win": float(acc @ q_vec) / norm, "dense_max": float(sims[j : k + 1].max()),
+                        "dense_win": dense_win, "dense_match": max(dense_win, passage["dense_qhead"]),
+                        "dense_max": float(sims[j : k + 1].max()),
                         "dense_first": float(sims[j]), "dense_block": float(dense_block[j]),
                         "dense_block_first": float(dense_bfirst[j]), "lex_win": cover(seen),
+                        "lex_rest": cover_rest(seen),
                         "first_in_par": 1.0 if new_par[j] else 0.0,
                         "first_in_sec": 1.0 if (j == 0 and first_of_section) else 0.0,
                         "first_block": 1.0 if brank[j] == 0 else 0.0,
@@ -349,11 +364,15 @@ class Extractor:
         return Windows(items, features)
 
 
+# The margin of a window that has no competitor (a one-sentence corpus): larger than the ranker's scores
+# ever differ between two windows of one question in practice.
+NO_RUNNER_UP_MARGIN = 10.0
+
+
 def confidence_features(windows: Windows, scores: np.ndarray, best: int, retrieved: Retrieved) -> np.ndarray:
     """The :data:`CONFIDENCE_FEATURES` of the question's best window (one row, in that order)."""
     w = windows.items[best]
     others = [i for i, o in enumerate(windows.items) if o.end <= w.start or o.start >= w.end or o.doc != w.doc]
-    # With no other candidate, the lead is as large as the ranker's scores ever differ in practice.
     runner_up = float(scores[others].max()) if others else float(scores[best]) - NO_RUNNER_UP_MARGIN
     # The ranker is a conditional logit: the softmax of its scores is its probability of each window
     # being the answer, and the mass on the best window's paragraph / section its belief in those.
@@ -373,6 +392,3 @@ def confidence_features(windows: Windows, scores: np.ndarray, best: int, retriev
             values[name] = float(f[WINDOW_FEATURES.index(name)])
     return np.asarray([values[name] for name in CONFIDENCE_FEATURES], dtype=np.float64)
 
-
-# The margin of a window that has no competitor (a one-sentence corpus).
-NO_RUNNER_UP_MARGIN = 10.0
