@@ -430,7 +430,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/v1/admin/status", response_model=AdminStatusResponse, tags=["admin"],
              summary="The index and the question log, with what is wrong",
-             responses=_errors(401, 403), dependencies=[Depends(require_admin)])
+             responses=_errors(401, 403, 429), dependencies=[Depends(require_admin)])
     async def admin_status() -> AdminStatusResponse:
         """What /readyz says, with the details it keeps from the public: why the index on disk could not
         be loaded (its folder, the file and the error) and why the question log's last write failed."""

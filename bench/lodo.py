@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--max-wrong", type=float, default=0.10)
     ap.add_argument("--fit-shipped", action="store_true", help="refit qa/data/answer_model.json on all sets")
+    ap.add_argument("--threshold-set", default="clinic",
+                    help="the shipped model's threshold is chosen on this set's questions (the clinic's own)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     sets = eval_sets(ROOT)
@@ -183,7 +185,7 @@ def main() -> None:
                 for k in SCORER_KEYS))
     if args.fit_shipped:
         model = fit_answer_model(samples, {"datasets": [s.name for s in sets]}, SHIPPED_SPEC,
-                                 max_wrong=args.max_wrong)
+                                 max_wrong=args.max_wrong, threshold_set=args.threshold_set or None)
         model.save(ROOT / "qa" / "data" / "answer_model.json")
         print(f"shipped model refitted on all sets: threshold {model.threshold:.2f}")
 

@@ -206,9 +206,11 @@ def fit_ranker(samples: list[Sample], names: tuple[str, ...]) -> LinearModel:
 
 
 def fit_answer_model(samples: list[Sample], provenance: dict[str, Any], spec: ModelSpec = SHIPPED_SPEC,
-                     folds: int = 5, max_wrong: float = 0.10, z: float = WRONG_RATE_Z) -> AnswerModel:
+                     folds: int = 5, max_wrong: float = 0.10, z: float = WRONG_RATE_Z,
+                     threshold_set: str | None = None) -> AnswerModel:
     """Fit the window ranker, then the confidence calibrator and the threshold; every dataset weighs the
-    same (:func:`set_weights`)."""
+    same (:func:`set_weights`). ``threshold_set`` chooses the threshold on that dataset's questions only
+    (a clinic's own labelled questions: the wrong-answer rate its patients will see), else on all."""
     usable = [s for s in samples if len(s.labels)]
     ranker = fit_ranker(usable, spec.ranker)
     # The calibrator must see scores like those of unseen questions: cross-fit, scoring each fold
@@ -226,12 +228,20 @@ def fit_answer_model(samples: list[Sample], provenance: dict[str, Any], spec: Mo
     weights = set_weights(usable)
     calibrator = fit_calibrator(cx, cy, answerable, spec, weights)
     conf = calibrator.proba(cx)
-    threshold = choose_threshold(conf, cy, answerable, max_wrong, z, weights)
+    if threshold_set is None:
+        threshold = choose_threshold(conf, cy, answerable, max_wrong, z, weights)
+    else:
+        mine = np.asarray([s.dataset == threshold_set for s in usable])
+        if not mine.any():
+            raise ClinicQAError(f"No fitting question belongs to {threshold_set!r}, the set the threshold should be "
+                                f"chosen on; the sets are {', '.join(sorted({s.dataset for s in usable}))}.")
+        threshold = choose_threshold(conf[mine], cy[mine], answerable[mine], max_wrong, z)
     sets = sorted({s.dataset for s in usable})
     prov = {**provenance, "questions_fitted": len(usable), "datasets": sets,
             "weighting": "every dataset weighs the same",
             "calibration": f"P(covered) x P(right | covered), Platt-scaled, on {folds}-fold cross-fitted ranker scores",
-            "threshold_rule": THRESHOLD_RULE.format(max_wrong=max_wrong, z=z)}
+            "threshold_rule": THRESHOLD_RULE.format(max_wrong=max_wrong, z=z)
+            + (f"; chosen on the {threshold_set!r} questions only" if threshold_set else "")}
     return AnswerModel(ranker, calibrator, threshold, prov)
 
 

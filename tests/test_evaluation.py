@@ -159,7 +159,7 @@ def test_dataset_names_come_from_the_file_or_its_folder() -> None:
 
 
 def _sample(dataset: str, i: int, rng: np.random.Generator) -> Sample:
-    """A question with 6 windows: answerable ones have one right window, marked by dense_win (noisily);
+    """A question with 6 windows: answerable ones have one right window, marked by dense_match (noisily);
     unanswerable ones have low similarities everywhere."""
     answerable = i % 4 != 0
     sig = rng.normal(size=6) * 0.1 + 0.3
@@ -168,7 +168,7 @@ def _sample(dataset: str, i: int, rng: np.random.Generator) -> Sample:
         right = int(rng.integers(6))
         sig[right] += 0.5
         labels[right] = rng.uniform() < 0.9
-    x = _table({"dense_win": sig, "dense_max": sig + 0.05 * rng.normal(size=6),
+    x = _table({"dense_match": sig, "dense_max": sig + 0.05 * rng.normal(size=6),
                 "lex_win": rng.uniform(size=6), "fused_rel": rng.uniform(size=6)}, 6)
     items = [Window(0, 0, 0, 10 * j, 10 * j + 5, 1, j) for j in range(6)]
     trace = type("T", (), {})()
@@ -213,3 +213,12 @@ def test_every_dataset_weighs_the_same_in_a_fit() -> None:
     assert w.mean() == pytest.approx(1.0)
     model = fit_answer_model(samples, {"note": "toy"})
     assert model.provenance["datasets"] == ["big", "small"] and model.provenance["note"] == "toy"
+
+
+def test_the_threshold_can_be_chosen_on_one_named_sets_questions() -> None:
+    rng = np.random.default_rng(2)
+    samples = [_sample("ours", i, rng) for i in range(120)] + [_sample("public", i, rng) for i in range(120)]
+    model = fit_answer_model(samples, {}, threshold_set="ours")
+    assert "chosen on the 'ours' questions only" in model.provenance["threshold_rule"]
+    with pytest.raises(ClinicQAError, match="No fitting question belongs to 'theirs'"):
+        fit_answer_model(samples, {}, threshold_set="theirs")

@@ -192,16 +192,23 @@ def test_a_current_link_to_a_deleted_build_is_damaged_not_missing(built) -> None
         load_index(built.index_dir)
 
 
-def test_truncated_files_of_a_build_without_checksums_are_still_caught(built) -> None:  # type: ignore[no-untyped-def]
-    """Builds written before the manifest recorded checksums: parsing the files catches the damage."""
+def _without_checksums(index_dir):  # type: ignore[no-untyped-def]
+    """The current build, its manifest rewritten as builds were before it recorded file checksums."""
     import json
 
-    from qa.errors import IndexDamagedError
-
-    build = resolve_build(built.index_dir)
+    build = resolve_build(index_dir)
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     del manifest["files"]
     (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return build
+
+
+def test_truncated_files_of_a_build_without_checksums_are_still_caught(built) -> None:  # type: ignore[no-untyped-def]
+    """Builds written before the manifest recorded checksums: parsing the files catches the damage."""
+
+    from qa.errors import IndexDamagedError
+
+    build = _without_checksums(built.index_dir)
     _truncate(build / "vectors.npz")
     with pytest.raises(IndexDamagedError, match=r"vectors\.npz"):
         load_index(built.index_dir)
@@ -209,16 +216,12 @@ def test_truncated_files_of_a_build_without_checksums_are_still_caught(built) ->
 
 def test_files_that_do_not_agree_with_each_other_are_damaged(built) -> None:  # type: ignore[no-untyped-def]
     """Readable files that do not fit together (here: vectors for one chunk fewer) are caught too."""
-    import json
 
     import numpy as np
 
     from qa.errors import IndexDamagedError
 
-    build = resolve_build(built.index_dir)
-    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-    del manifest["files"]
-    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    build = _without_checksums(built.index_dir)
     with np.load(build / "vectors.npz") as z:
         arrays = {k: z[k] for k in z.files}
     arrays["chunk"] = arrays["chunk"][:-1]
