@@ -20,19 +20,13 @@ import json
 import logging
 import os
 import pickle
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from qa.datasets import EvalSet, eval_sets, load_pages  # noqa: E402
-
-from qa.engine import Engine  # noqa: E402
-from qa.evaluation import (  # noqa: E402
+from qa.datasets import EvalSet, eval_sets, load_pages
+from qa.engine import Engine
+from qa.evaluation import (
     SHIPPED_SPEC,
     ModelSpec,
     Sample,
@@ -43,10 +37,12 @@ from qa.evaluation import (  # noqa: E402
     read_questions,
     score,
 )
-from qa.extraction import CONFIDENCE_FEATURES, WINDOW_FEATURES  # noqa: E402
-from qa.indexing import build_index  # noqa: E402
-from qa.settings import Settings  # noqa: E402
+from qa.extraction import CONFIDENCE_FEATURES, WINDOW_FEATURES
+from qa.indexing import build_index
+from qa.settings import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 log = logging.getLogger("lodo")
 SCORER_KEYS = ("doc_hit@1", "answer_correct_no_abstention", "abstention_AUROC", "end_to_end_accuracy",
                "wrong_answer_rate", "confidence_ECE", "answered_share")
