@@ -463,8 +463,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             return ReadyResponse(status="not ready", detail=service.load_error or "loading the index",
                                  question_log=log_status)
         engine = service.engine
-        return ReadyResponse(status="ready", index_version=engine.index_version,
-                             manifest=public_manifest(engine.manifest), question_log=log_status)
+        # the public probe does not name the server's folders (the admin status does)
+        manifest = {k: v for k, v in public_manifest(engine.manifest).items() if k != "corpus"}
+        return ReadyResponse(status="ready", index_version=engine.index_version, manifest=manifest,
+                             question_log=log_status)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics",
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}})

@@ -187,4 +187,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from qa.errors import ClinicQAError
+
+    try:
+        main()
+    except ClinicQAError as e:  # a missing evaluation set or index: say what to do, no traceback
+        raise SystemExit(f"lodo: {e}") from None

@@ -609,10 +609,13 @@ def test_a_server_started_on_a_damaged_index_says_only_damaged_rebuilding_and_re
         deadline = time.monotonic() + 300  # a bound on the wait, not on the speed
         while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert c.get("/readyz").json()["status"] == "ready"
+        ready = c.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert "corpus" not in ready["manifest"] and str(corpus) not in c.get("/readyz").text  # no server folders
         assert c.post("/v1/ask", json={"question": ANSWERABLE}).status_code == 200
         status = c.get("/v1/admin/status", headers=admin()).json()["index"]
         assert status["problem"] is None and status["rebuilding"] is False
+        assert status["manifest"]["corpus"]  # the admin still sees which folder it was built from
 
 
 def test_a_deleted_sqlite_folder_shows_the_question_log_as_unavailable(tmp_path: Path, index_dir: Path,
