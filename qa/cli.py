@@ -189,6 +189,9 @@ def fit(
     wrong_bound_z: Annotated[float, typer.Option(
         help="Hold the wrong-answer rate's Wilson upper bound at this z to --max-wrong (1.645: 95 % "
              "one-sided; 0: the observed rate)")] = 1.645,
+    threshold_on: Annotated[str | None, typer.Option(
+        help="Choose the threshold on this question set's questions only (its file or folder name, e.g. "
+             "'clinic' for eval/clinic/questions.jsonl): the clinic's own patients' questions")] = None,
 ) -> None:
     """Fit the sentence ranker, the confidence calibrator and the threshold on labelled questions."""
     from qa.engine import Engine
@@ -218,7 +221,7 @@ def fit(
         model = fit_answer_model(samples, {
             "questions": [p.name for p in questions], "split": split, "fusion": s.fusion,
             "model": sorted(models),
-        }, max_wrong=max_wrong, z=wrong_bound_z)
+        }, max_wrong=max_wrong, z=wrong_bound_z, threshold_set=threshold_on)
         model.save(output)
     except ClinicQAError as e:
         raise _fail(e) from None

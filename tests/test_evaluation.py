@@ -222,3 +222,25 @@ def test_the_threshold_can_be_chosen_on_one_named_sets_questions() -> None:
     assert "chosen on the 'ours' questions only" in model.provenance["threshold_rule"]
     with pytest.raises(ClinicQAError, match="No fitting question belongs to 'theirs'"):
         fit_answer_model(samples, {}, threshold_set="theirs")
+
+
+@pytest.mark.slow
+def test_cli_fit_writes_a_model_whose_threshold_is_chosen_on_the_named_set(clinic_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+    from qa.extraction import AnswerModel
+
+    root = Path(__file__).resolve().parent.parent
+    questions = root / "eval" / "clinic" / "questions.jsonl"
+    common = ["fit", "--questions", str(questions), "--corpus", str(clinic_settings.corpus_dir),
+              "--index", str(clinic_settings.index_dir), "--split", "tune"]
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(app, [*common, "--output", str(out), "--threshold-on", "clinic"])
+    assert result.exit_code == 0, result.output
+    model = AnswerModel.load(out)
+    assert "chosen on the 'clinic' questions only" in model.provenance["threshold_rule"]
+    assert model.ranker.features == SHIPPED_SPEC.ranker
+    wrong = CliRunner().invoke(app, [*common, "--output", str(tmp_path / "m2.json"), "--threshold-on", "selqa"])
+    assert wrong.exit_code == 2 and "No fitting question belongs to 'selqa'" in wrong.output
+    assert not (tmp_path / "m2.json").exists()
