@@ -55,6 +55,13 @@ WINDOW_FEATURES = (
     "len2", "len3", "chars",  # 2 or 3 sentences; length in units of the longest quote
 )
 
+# The signals that differ between the windows of one passage (the others are the passage's own).
+WINDOW_SIGNALS = (
+    "dense_win", "dense_match", "dense_max", "dense_first", "dense_block", "dense_block_first", "lex_win",
+    "lex_rest", "first_in_par", "first_in_sec", "first_block", "first_in_block", "log_pos", "log_block_rank",
+    "len2", "len3", "chars",
+)
+
 # Every signal the calibrator can see about a question's best window, by name.
 CONFIDENCE_FEATURES = (
     "score",  # the ranker's logit of the window
@@ -276,7 +283,9 @@ class Extractor:
         q_set = frozenset(q_terms)
         rest_cover: dict[int, Callable[[Iterable[str]], float]] = {}  # per page: coverage of the question's rest
         items: list[Window] = []
-        cols: dict[str, list[float]] = {name: [] for name in WINDOW_FEATURES}
+        win_cols: dict[str, list[float]] = {name: [] for name in WINDOW_SIGNALS}
+        passages: list[dict[str, float]] = []  # the signals shared by a passage's windows, per passage
+        per_passage: list[int] = []  # how many windows each passage gave
         n = min(self.n_passages, len(retrieved.chunks))
         if n == 0:
             return Windows(items, np.zeros((0, len(WINDOW_FEATURES))))
@@ -318,6 +327,7 @@ class Extractor:
             if not first_of_section and chunk.start == starts[0]:
                 new_par[0] = page.text[max(0, starts[0] - 1) : starts[0]] in ("\n", "")
             # the same for every window of this passage
+            n_before = len(items)
             passage = {
                 "dense_head": dense_head, "dense_qhead": dense_head * head_question,
                 "head_question": head_question, "has_head": 1.0 if head_u >= 0 else 0.0,
@@ -341,10 +351,10 @@ class Extractor:
                         break
                     acc = acc + uvec[k]
                     seen |= self._unit_terms(int(units[k]))
-                    norm = float(np.linalg.norm(acc)) or 1.0
+                    norm = float(np.sqrt(acc @ acc)) or 1.0
                     items.append(Window(ci, r, doc, starts[j], ends[k], length, int(blocks[j])))
                     dense_win = float(acc @ q_vec) / norm
-                    window = {
+                    window = {  # WINDOW_SIGNALS
                         "dense_win": dense_win, "dense_match": max(dense_win, passage["dense_qhead"]),
                         "dense_max": float(sims[j : k + 1].max()),
                         "dense_first": float(sims[j]), "dense_block": float(dense_block[j]),
@@ -358,9 +368,15 @@ class Extractor:
                         "len2": 1.0 if length == 2 else 0.0, "len3": 1.0 if length == 3 else 0.0,
                         "chars": span_chars / self.max_chars,
                     }
-                    for name, values in cols.items():
-                        values.append(window[name] if name in window else passage[name])
-        features = np.column_stack([np.asarray(cols[name], dtype=np.float64) for name in WINDOW_FEATURES])
+                    for name, values in win_cols.items():
+                        values.append(window[name])
+            passages.append(passage)
+            per_passage.append(len(items) - n_before)
+        counts = np.asarray(per_passage, dtype=np.int64)
+        features = np.column_stack([
+            np.asarray(win_cols[name], dtype=np.float64) if name in win_cols
+            else np.repeat(np.asarray([p[name] for p in passages], dtype=np.float64), counts)
+            for name in WINDOW_FEATURES])
         return Windows(items, features)
 
 
