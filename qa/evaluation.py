@@ -362,6 +362,23 @@ def leave_one_dataset_out(samples: list[Sample], spec: ModelSpec = SHIPPED_SPEC,
     return out
 
 
+def ranker_lodo(samples: list[Sample], names: tuple[str, ...]) -> dict[str, float]:
+    """Leave-one-dataset-out for the ranker alone: per dataset, the share of its answerable questions whose
+    best window (by a ranker over ``names`` fitted on the other datasets) is correct. No threshold plays a
+    part, so it judges which sentence is chosen, not when to answer."""
+    sets = sorted({s.dataset for s in samples})
+    if len(sets) < 2:
+        raise ClinicQAError("Leave-one-dataset-out needs at least two datasets (questions with a _set name).")
+    out = {}
+    for held in sets:
+        ranker = fit_ranker([s for s in samples if s.dataset != held], names)
+        answerable = [s for s in samples if s.dataset == held and s.question.get("answerable")]
+        right = sum(bool(s.labels[int(np.argmax(ranker.logit(s.trace.windows.features)))])
+                    for s in answerable if len(s.labels))
+        out[held] = round(right / max(1, len(answerable)), 3)
+    return out
+
+
 def cross_validate(samples: list[Sample], folds: int = 5, spec: ModelSpec = SHIPPED_SPEC,
                    max_wrong: float = 0.10, z: float = WRONG_RATE_Z) -> dict[str, float]:
     """Out-of-fold quality on the fitting questions: each fold scored by a model fitted on the others."""

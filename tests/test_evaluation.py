@@ -199,10 +199,33 @@ def test_leave_one_dataset_out_never_fits_on_the_set_it_reports(monkeypatch: pyt
         assert q["answer_correct"] > 0.6 and q["abstention_AUROC"] > 0.8, (name, q)
 
 
+def test_ranker_lodo_scores_each_set_with_a_ranker_fitted_on_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.evaluation as ev
+
+    rng = np.random.default_rng(4)
+    samples = [_sample(name, i, rng) for name in ("a", "b", "c") for i in range(60)]
+    fitted_on: list[set[str]] = []
+    real_fit = ev.fit_ranker
+
+    def spy(fit_samples, names):  # type: ignore[no-untyped-def]
+        fitted_on.append({s.dataset for s in fit_samples})
+        return real_fit(fit_samples, names)
+
+    monkeypatch.setattr(ev, "fit_ranker", spy)
+    signal = ev.ranker_lodo(samples, ("dense_match",))
+    noise = ev.ranker_lodo(samples, ("lex_win",))
+    assert fitted_on == [{"b", "c"}, {"a", "c"}, {"a", "b"}] * 2
+    assert all(signal[k] > 0.6 > noise[k] for k in ("a", "b", "c")), (signal, noise)
+
+
 def test_leave_one_dataset_out_needs_two_sets() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ClinicQAError, match="at least two datasets"):
         leave_one_dataset_out([_sample("a", i, rng) for i in range(20)])
+    from qa.evaluation import ranker_lodo
+
+    with pytest.raises(ClinicQAError, match="at least two datasets"):
+        ranker_lodo([_sample("a", i, rng) for i in range(20)], ("dense_match",))
 
 
 def test_every_dataset_weighs_the_same_in_a_fit() -> None:
