@@ -55,13 +55,6 @@ WINDOW_FEATURES = (
     "len2", "len3", "chars",  # 2 or 3 sentences; length in units of the longest quote
 )
 
-# The signals that differ between the windows of one passage (the others are the passage's own).
-WINDOW_SIGNALS = (
-    "dense_win", "dense_match", "dense_max", "dense_first", "dense_block", "dense_block_first", "lex_win",
-    "lex_rest", "first_in_par", "first_in_sec", "first_block", "first_in_block", "log_pos", "log_block_rank",
-    "len2", "len3", "chars",
-)
-
 # Every signal the calibrator can see about a question's best window, by name.
 CONFIDENCE_FEATURES = (
     "score",  # the ranker's logit of the window
@@ -283,7 +276,7 @@ class Extractor:
         q_set = frozenset(q_terms)
         rest_cover: dict[int, Callable[[Iterable[str]], float]] = {}  # per page: coverage of the question's rest
         items: list[Window] = []
-        win_cols: dict[str, list[float]] = {name: [] for name in WINDOW_SIGNALS}
+        win_cols: dict[str, list[float]] = {}  # the signals that differ between a passage's windows
         passages: list[dict[str, float]] = []  # the signals shared by a passage's windows, per passage
         per_passage: list[int] = []  # how many windows each passage gave
         n = min(self.n_passages, len(retrieved.chunks))
@@ -354,7 +347,7 @@ class Extractor:
                     norm = float(np.sqrt(acc @ acc)) or 1.0
                     items.append(Window(ci, r, doc, starts[j], ends[k], length, int(blocks[j])))
                     dense_win = float(acc @ q_vec) / norm
-                    window = {  # WINDOW_SIGNALS
+                    window = {
                         "dense_win": dense_win, "dense_match": max(dense_win, passage["dense_qhead"]),
                         "dense_max": float(sims[j : k + 1].max()),
                         "dense_first": float(sims[j]), "dense_block": float(dense_block[j]),
@@ -368,8 +361,8 @@ class Extractor:
                         "len2": 1.0 if length == 2 else 0.0, "len3": 1.0 if length == 3 else 0.0,
                         "chars": span_chars / self.max_chars,
                     }
-                    for name, values in win_cols.items():
-                        values.append(window[name])
+                    for name, value in window.items():
+                        win_cols.setdefault(name, []).append(value)
             passages.append(passage)
             per_passage.append(len(items) - n_before)
         counts = np.asarray(per_passage, dtype=np.int64)
