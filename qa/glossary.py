@@ -90,6 +90,7 @@ class Rendering:
     text: str  # the question with every glossary word replaced by its English
     hits: tuple[Entry, ...]  # the entries applied, in order
     foreign_hits: int  # hits on words that are not English words (what makes a Latin question romanised)
+    latin_text: str = ""  # ``text`` without the words left in another script (those the glossary did not know)
 
     @property
     def language(self) -> Language | None:
@@ -190,7 +191,9 @@ class Glossary:
             pos = end
         pieces.append(question[pos:])
         text = " ".join("".join(pieces).split())
-        return Rendering(text=text, hits=tuple(e for _, _, e in found), foreign_hits=n_foreign if found else 0)
+        latin = " ".join(w for w in text.split() if all(ch.isascii() for ch in w))
+        return Rendering(text=text, latin_text=latin, hits=tuple(e for _, _, e in found),
+                         foreign_hits=n_foreign if found else 0)
 
     def _match(self, toks: list[str], i: int) -> tuple[int, Entry] | None:
         for n in range(min(MAX_PHRASE_WORDS, len(toks) - i), 0, -1):

