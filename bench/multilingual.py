@@ -2,7 +2,7 @@
 """Questions in Tamil and Hindi (issue 14): fit and measure the multilingual path on eval/multilingual/.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/multilingual.py            # measure (report split)
-    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/multilingual.py --fit      # refit qa/data/multilingual_model.json
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/multilingual.py --fit      # refit the shipped model
 
 The questions are split by a hash of their INTENT (the four forms of one intent fall in the same half):
 the calibration (logistic regression of "the best sentence is right" on the z-score and the margin) and the

@@ -38,8 +38,8 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
-from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
 from qa.glossary import Glossary
+from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
 from qa.lexical import Lexicon
 from qa.multilingual import Form, MultilingualAnswerer, Route, route
 from qa.retrieval import Retrieved, Retriever

@@ -15,7 +15,6 @@ and are answered exactly as before.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -191,8 +190,8 @@ class Glossary:
             pos = end
         pieces.append(question[pos:])
         text = " ".join("".join(pieces).split())
-        latin = " ".join(w for w in text.split() if all(ch.isascii() for ch in w))
-        return Rendering(text=text, latin_text=latin, hits=tuple(e for _, _, e in found),
+        latin_text = " ".join(w for w in text.split() if all(ch.isascii() for ch in w))
+        return Rendering(text=text, latin_text=latin_text, hits=tuple(e for _, _, e in found),
                          foreign_hits=n_foreign if found else 0)
 
     def _match(self, toks: list[str], i: int) -> tuple[int, Entry] | None:

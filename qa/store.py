@@ -173,7 +173,7 @@ def write_index(data: IndexData, index_dir: Path, build_id: str, keep: int = 2) 
         np.savez(tmp / "vectors.npz", chunk=data.chunk_vectors, chunk_keys=data.chunk_keys,
                  unit=data.unit_vectors, unit_keys=data.unit_keys)
         faiss.write_index(data.faiss_index, str(tmp / "chunks.faiss"))
-        names = DATA_FILES
+        names: tuple[str, ...] = DATA_FILES
         if data.ml_vectors is not None:
             np.savez(tmp / MULTILINGUAL_FILE, unit=data.ml_vectors,
                      unit_keys=data.ml_keys if data.ml_keys is not None else np.asarray([], dtype=str))

@@ -40,7 +40,8 @@ def test_the_english_questions_of_the_clinic_set_keep_the_english_path(glossary:
     from qa.text import read_questions_jsonl
 
     path = Path(__file__).resolve().parent.parent / "eval" / "clinic" / "questions.jsonl"
-    moved = [q["question"] for q in read_questions_jsonl(path) if route(q["question"], glossary).form is not Form.ENGLISH]
+    questions = [q["question"] for q in read_questions_jsonl(path)]
+    moved = [q for q in questions if route(q, glossary).form is not Form.ENGLISH]
     assert moved == []
 
 
@@ -91,3 +92,17 @@ def test_multilingual_off_sends_every_question_to_the_english_path(clinic_settin
     engine = Engine.load(clinic_settings.model_copy(update={"multilingual": False}))
     assert engine.multilingual is None
     assert engine.ask("ஊசி போட்ட பிறகு கால் பலவீனமாக இருக்குமா?").language == "en"
+
+
+def test_the_api_and_the_chat_show_the_language_note(engine) -> None:  # type: ignore[no-untyped-def]
+    from api.views import ask_response
+    from ui.render import answer_html
+
+    answer = engine.ask("kaal kamzor aagumaa?")
+    out = ask_response(answer, staff=False, cached=False, index_version="v", contact="call us")
+    assert out.language == "ta-Latn" and out.note == answer.note and out.answer is not None
+    html = answer_html(answer, contact="call us", clinic_phone="+91 422 000 0000")
+    assert 'class="cqa-language-note"' in html and "English" in html and LEG in html
+    english = ask_response(engine.ask("will my leg feel weak?"), staff=False, cached=False, index_version="v",
+                           contact="call us")
+    assert english.language == "en" and english.note == ""

@@ -94,7 +94,8 @@ def abstention_html(answer: Answer, contact: str, clinic_phone: str) -> str:
     else:
         head = "I can't answer that from the clinic's pages."
         body = contact
-    return (f'<div class="cqa-abstain"><p><strong>{esc(head)}</strong></p><p>{esc(body)}</p>'
+    note = f'<p class="cqa-language-note">{esc(answer.note)}</p>' if answer.note else ""
+    return (f'<div class="cqa-abstain">{note}<p><strong>{esc(head)}</strong></p><p>{esc(body)}</p>'
             f'<p class="cqa-contact">Call the clinic: {tel_link(clinic_phone)}</p></div>')
 
 
@@ -110,7 +111,9 @@ def answer_html(answer: Answer, *, contact: str, clinic_phone: str) -> str:
     synthetic = citation.synthetic if citation is not None else passage.synthetic
     parts = [
         '<div class="cqa-answer">',
-        f'<blockquote class="cqa-quote">“{esc(best.text)}”</blockquote>',
+        # a question in Tamil or Hindi: say, in that language, that the quote is the pages' English (issue 14)
+        f'<p class="cqa-language-note">{esc(answer.note)}</p>' if answer.note else "",
+        f'<blockquote class="cqa-quote" lang="en">“{esc(best.text)}”</blockquote>',
         source_line(citation, title=passage.title, section=passage.chunk.section, doc_id=passage.doc_id,
                     url=passage.url, synthetic=synthetic),
         '<details class="cqa-passage"><summary>Show the passage</summary>',
