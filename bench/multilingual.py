@@ -59,12 +59,14 @@ def correct(engine: Engine, q: dict[str, Any], doc_id: str, start: int, end: int
     return page is not None and is_correct(q, doc_id, start, end, page.text)
 
 
-def samples(engine: Engine, ml: MultilingualAnswerer, questions: list[dict[str, Any]], glossary: bool
-            ) -> list[dict[str, Any]]:
+def samples(engine: Engine, ml: MultilingualAnswerer, questions: list[dict[str, Any]], glossary: bool,
+            english_words_only: bool = True) -> list[dict[str, Any]]:
     out = []
     for q in questions:
         rt = engine.route(q["question"]) if glossary else None
         text = rt.text if rt is not None else q["question"]
+        if rt is not None and not english_words_only and q["form"] in ("ta", "hi") and engine.glossary:
+            text = engine.glossary.render(q["question"]).text
         r = ml.matcher.rank(text, top=1)
         u = int(r.units[0])
         page = engine.data.pages[int(engine.data.unit_doc[u])]
@@ -146,9 +148,43 @@ def latency(engine: Engine, questions: list[str], rounds: int = 3) -> float:
     return statistics.median(times)
 
 
+def variants(engine: Engine, ml: MultilingualAnswerer, questions: list[dict[str, Any]]) -> None:
+    """Top-1 right on the TUNE split for the choices made in qa/multilingual.py (chosen here, not on report)."""
+    model = ml.matcher.model
+    print("\nChoices, tune split only (best sentence right, of the answerable questions):")
+    print("| glossary | Tamil/Hindi script: match | MiniLM weight | ta | hi | ta-Latn | hi-Latn | all |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    tune = [q for q in questions if q["_split"] == "tune"]
+    for glossary, english_only in ((False, False), (True, False), (True, True)):
+        for w in (0.0, 0.5, 1.0):
+            ml.matcher.model = MultilingualModel(minilm_weight=w, coef=model.coef, intercept=model.intercept,
+                                                 threshold=model.threshold)
+            rows = samples(engine, ml, tune, glossary=glossary, english_words_only=english_only)
+            per = [sum(r["correct"] for r in rows if r["q"]["form"] == f) for f in FORMS]
+            n = sum(q["answerable"] for q in tune)
+            match = "English words only" if english_only else ("all words" if glossary else "question as typed")
+            print(f"| {'yes' if glossary else 'no'} | {match} | {w} | " + " | ".join(map(str, per))
+                  + f" | {sum(per)}/{n} |")
+    ml.matcher.model = model
+
+
+def build_times() -> None:
+    """Build the clinic corpus's index from scratch without and with the multilingual vectors."""
+    for on in (False, True):
+        with tempfile.TemporaryDirectory(prefix="bench-ml-build-") as tmp:
+            t = time.perf_counter()
+            manifest = build_index(Settings(index_dir=Path(tmp) / "index", multilingual=on))
+            took = time.perf_counter() - t
+            print(f"build-index of corpus/ from scratch, multilingual {'on ' if on else 'off'}: {took:.1f} s "
+                  f"(English embedding {manifest['timings_s']['embedding']} s, multilingual "
+                  f"{manifest['timings_s']['multilingual']} s for {manifest['counts']['multilingual_embedded']} "
+                  "sentences)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="refit qa/data/multilingual_model.json on the tune split")
+    ap.add_argument("--build", action="store_true", help="also time index builds without / with the vectors")
     ap.add_argument("--index", type=Path, help="an index of corpus/ built with multilingual vectors (default: "
                     "built now in a temporary folder)")
     a = ap.parse_args(argv)
@@ -199,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         show("English path only (before issue 14), report split:",
              english_only(engine, [q for q in questions if q["_split"] == "report"]))
         show("Multilingual path, all questions (tune + report; the tune half was fitted on):", table(rows, model))
+        variants(engine, ml, questions)
         routed = [r["form_routed"] == r["q"]["form"] for r in rows]
         print(f"\nrouting: {sum(routed)}/{len(rows)} questions detected as their own form")
         all_english = [q["question"] for q in read_questions_jsonl(ENGLISH)]
@@ -216,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    if a.build:
+        build_times()
     return 0
 
 

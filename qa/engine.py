@@ -122,7 +122,7 @@ class Engine:
         if settings.multilingual:
             engine.glossary = Glossary.load(Path(settings.glossary_path) if settings.glossary_path else None)
             engine.multilingual = MultilingualAnswerer.build(
-                data, embedder.encode_query, threads=max(1, settings.query_threads), model_path=None,
+                data, embedder.encode_query, threads=1, model_path=None,
                 contact=settings.contact_message(), alternatives=settings.alternatives)
         return engine
 

@@ -162,8 +162,7 @@ def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.n
 
 
 def _multilingual_vectors(settings: Settings, unit_texts: list[str], unit_kinds: list[int],
-                          cache: dict[str, np.ndarray], workers: int,
-                          progress: Progress | None) -> tuple[np.ndarray | None, list[str], int]:
+                          cache: dict[str, np.ndarray], progress: Progress | None) -> tuple[np.ndarray | None, list[str], int]:
     """Every unit's vector from the multilingual model (reused from the previous build when its text is
     unchanged), or None when the path is off or the corpus has more sentences than
     ``multilingual_index_max_sentences``. Headings are not answers: their rows stay zero.
@@ -180,7 +179,9 @@ def _multilingual_vectors(settings: Settings, unit_texts: list[str], unit_kinds:
     rows = [v if v is not None and v.any() else None for v in rows]  # a heading's zero row is no vector
     todo = [i for i, v in enumerate(rows) if v is None and unit_kinds[i] == UNIT_SENTENCE]
     if todo:
-        encoder = get_encoder(max(1, workers))
+        # One OpenMP thread: more spin-wait for each other on a shared machine (2 threads took 5x the wall time
+        # of 1 for the same sentences with the cores busy; BENCHMARKS.md), and the CPU cost is the same.
+        encoder = get_encoder(1)
         for n in range(0, len(todo), 64):
             part = todo[n : n + 64]
             for i, v in zip(part, encoder.passages([unit_texts[i] for i in part]), strict=True):
@@ -325,7 +326,7 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         embed_seconds = time.perf_counter() - t_embed
         t_ml = time.perf_counter()
         ml_vecs, ml_keys, ml_embedded = _multilingual_vectors(settings, unit_texts, [r[3] for r in unit_rows], cache,
-                                                              workers, progress)
+                                                              progress)
         ml_seconds = time.perf_counter() - t_ml
     finally:
         if pool is not None:
