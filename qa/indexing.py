@@ -162,7 +162,8 @@ def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.n
 
 
 def _multilingual_vectors(settings: Settings, unit_texts: list[str], unit_kinds: list[int],
-                          cache: dict[str, np.ndarray], progress: Progress | None) -> tuple[np.ndarray | None, list[str], int]:
+                          cache: dict[str, np.ndarray],
+                          progress: Progress | None) -> tuple[np.ndarray | None, list[str], int]:
     """Every unit's vector from the multilingual model (reused from the previous build when its text is
     unchanged), or None when the path is off or the corpus has more sentences than
     ``multilingual_index_max_sentences``. Headings are not answers: their rows stay zero.
