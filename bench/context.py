@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
            table(f"of which {sum(bool(c.get('switch')) for c in conversations)} follow-ups that name another "
                  "procedure", [r for r in c_rows if r["switch"]], "report" if a.split == "report" else "tune"
                  if a.split == "tune" else "all")]
-    print("\n".join(out))  # noqa: T201
+    print("\n".join(out))
     if a.json:
         a.json.write_text(json.dumps({"questions": q_rows, "conversations": c_rows}, indent=1), encoding="utf-8")
     return 0

@@ -84,8 +84,8 @@ class Procedures:
         table (short -> long form, ``qa.abbreviations``). A procedure's names: its title and each part of it
         around "and" ("Facet Joint Injection and Medial Branch Block": "facet joint injection", "medial
         branch block"), each part's first two words ("medial branch"), its first word when that is not an
-        ordinary word ("genicular", "iliopsoas"), its slug's words, and every abbreviation whose long form
-        is one of these ("gnb")."""
+        ordinary word ("genicular", "iliopsoas"), a long word no other title has ("stimulator"), its slug's
+        words, and every abbreviation whose long form is one of these ("gnb")."""
         titles: dict[str, str] = {}
         general: set[str] = set()
         for procedure, title in pages:
@@ -95,9 +95,14 @@ class Procedures:
                 general.add(procedure)
                 continue
             titles.setdefault(procedure, title)
+        words_of = {slug: set(_WORDS.findall(normalize(title))) for slug, title in titles.items()}
         names: dict[str, set[str]] = {}
         for slug, title in titles.items():
-            own = {normalize(slug.replace("-", " ")), normalize(title)}
+            # a long word of this title only ("stimulator", "ganglion") names it on its own
+            others = set().union(*(w for s, w in words_of.items() if s != slug))
+            own_words = {w for w in words_of[slug] - others
+                         if len(w) >= 7 and w not in _ORDINARY and w not in _NAME_WORDS}
+            own = {normalize(slug.replace("-", " ")), normalize(title), *own_words}
             for part in re.split(r"\band\b|&|/|,", normalize(title)):
                 words = _WORDS.findall(part)
                 if not words:

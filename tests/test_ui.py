@@ -262,7 +262,7 @@ def test_with_the_log_down_the_chat_answers_feedback_and_reports_say_unavailable
         chat, team = PatientChat(service), ContentTeam(service)
 
         async def run() -> tuple[Any, ...]:
-            reply = await chat.respond("will my leg feel weak?", [], {}, None)  # type: ignore[arg-type]
+            reply = await chat.respond("will my leg feel weak?", [], {}, None, [], None)  # type: ignore[arg-type]
             like = gr.LikeData(None, {"index": 1, "value": "", "liked": True})
             saved = await chat.feedback(reply[3], like)
             rate = await team.abstention("Last 30 days")
@@ -287,7 +287,7 @@ def test_the_chat_echoes_the_question_without_bidi_or_zero_width_characters(clie
     chat = PatientChat(client.app.state.service)  # type: ignore[attr-defined]
 
     async def run() -> Any:
-        return await chat.respond("will my \u202eleg\u202c feel\u200b weak?", [], {}, None)  # type: ignore[arg-type]
+        return await chat.respond("will my \u202eleg\u202c feel\u200b weak?", [], {}, None, [], None)  # type: ignore[arg-type]
 
     history = client.portal.call(run)[1]  # type: ignore[union-attr]
     assert history[0]["content"] == "will my leg feel weak?"
