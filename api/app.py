@@ -514,11 +514,12 @@ def _document_limits(app: FastAPI, settings: Settings, service: Service) -> None
                     if not values:
                         continue
                     _set_enum(components["Filters"]["properties"][name], values)
-                    if name == "procedure":
-                        _set_enum(components["AskContext"]["properties"][name], values)
                     for param in schema["paths"]["/v1/search"]["get"]["parameters"]:
                         if param["name"] == name:
                             _set_enum(param["schema"], values)
+                preferable = list(service.engine.procedures.known())  # not "general": it is always searched
+                if preferable:
+                    _set_enum(components["AskContext"]["properties"]["procedure"], preferable)
             app.openapi_schema = schema
         return app.openapi_schema
 

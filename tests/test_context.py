@@ -62,7 +62,7 @@ def test_the_general_page_is_not_a_procedure_one_can_prefer(procedures: Procedur
 
 def test_an_unknown_procedure_or_a_malformed_history_is_refused_with_what_to_send(procedures: Procedures) -> None:
     check_context(Context("iliopsoas-injection", ("will my leg feel weak?",)), procedures, 500)
-    with pytest.raises(InputError, match="Unknown procedure 'knee-replacement'.*genicular-nerve-block"):
+    with pytest.raises(InputError, match=r"Unknown procedure 'knee-replacement'.*genicular-nerve-block"):
         check_context(Context("knee-replacement"), procedures, 500)
     with pytest.raises(InputError, match=f"at most {MAX_HISTORY}"):
         check_context(Context(None, ("q?",) * (MAX_HISTORY + 1)), procedures, 500)

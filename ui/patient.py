@@ -163,8 +163,6 @@ def build_patient_app(service: Service) -> gr.Blocks:
             procedure = gr.Dropdown(
                 choices=chat.procedures(), value=ANY_PROCEDURE, label="Answering about", scale=5,
                 elem_id="cqa-procedure", interactive=True, filterable=False,
-                info="Answers come from this procedure's page first; a question naming another procedure "
-                     "is answered about that one.",
             )
             clear_procedure = gr.Button("Clear", size="sm", variant="secondary", scale=1, min_width=70,
                                         elem_id="cqa-procedure-clear")
