@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,10 +70,22 @@ def run(engine: Engine, records: list[dict[str, Any]], modes: dict[str, Asker]) 
     rows = []
     for mode, ask in modes.items():
         for q in records:
-            result, top1 = outcome(engine, q, ask(engine, q))
+            start = time.perf_counter()
+            answer = ask(engine, q)
+            ms = (time.perf_counter() - start) * 1000
+            result, top1 = outcome(engine, q, answer)
             rows.append({"id": q["id"], "mode": mode, "split": split_of(q["id"]), "result": result, "top1": top1,
-                         "switch": bool(q.get("switch")), "page": q.get("page_procedure")})
+                         "switch": bool(q.get("switch")), "page": q.get("page_procedure"), "ms": ms})
     return rows
+
+
+def timing(rows: list[dict[str, Any]]) -> str:
+    """Median milliseconds per question of each mode (one engine call each, this run), and the ratio to no
+    context."""
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    medians = {m: statistics.median(r["ms"] for r in rows if r["mode"] == m) for m in modes}
+    base = medians[modes[0]]
+    return "median ms per question: " + ", ".join(f"{m} {v:.1f} ({v / base:.2f}x)" for m, v in medians.items())
 
 
 def table(title: str, rows: list[dict[str, Any]], split: str) -> str:
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
            table(f"of which {sum(bool(c.get('switch')) for c in conversations)} follow-ups that name another "
                  "procedure", [r for r in c_rows if r["switch"]], "report" if a.split == "report" else "tune"
                  if a.split == "tune" else "all")]
+    out += ["", timing(q_rows + c_rows)]
     print("\n".join(out))
     if a.json:
         a.json.write_text(json.dumps({"questions": q_rows, "conversations": c_rows}, indent=1), encoding="utf-8")

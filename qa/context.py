@@ -133,6 +133,12 @@ class Procedures:
     def title(self, slug: str) -> str:
         return self.titles.get(slug, slug)
 
+    def mention(self, text: str, slug: str) -> tuple[int, int] | None:
+        """Where (in ``normalize(text)``) ``text`` first names the procedure ``slug``, or None."""
+        rx = self.patterns.get(slug)
+        m = rx.search(normalize(text)) if rx is not None else None
+        return (m.start(), m.end()) if m else None
+
     def named(self, text: str) -> tuple[str, ...]:
         """The procedures ``text`` names, in the order they first appear."""
         t = normalize(text)
@@ -232,6 +238,18 @@ def resolve(question: str, context: Context | None, procedures: Procedures, *, _
     else:
         preference, source = None, "none"
     carried: tuple[str, ...] = ()
+    if (previous is not None and follow and named and previous.preference
+            and previous.preference != named[0] and _needs_topic(question, procedures)):
+        # "and for the genicular block?" after "what should i wear for an rfa?": the previous question with
+        # the new procedure in place of the old one (or after it, when it named none).
+        new_at = procedures.mention(question, named[0])
+        old_at = procedures.mention(previous.text, previous.preference)
+        name = normalize(question)[new_at[0]:new_at[1]] if new_at else procedures.title(named[0]).lower()
+        before = normalize(previous.text)
+        text = (f"{before[:old_at[0]]}{name}{before[old_at[1]:]}" if old_at else f"{before} {name}")
+        carried = tuple(w for w in content_words(before, procedures) if w not in content_words(question, procedures))
+        return Resolved(question=question, text=text, preference=named[0], source="question", follow_up=True,
+                        carried=carried)
     if previous is not None and follow and _needs_topic(question, procedures):
         own = set(content_words(question, procedures))
         before = content_words(previous.text, procedures)

@@ -129,6 +129,15 @@ def test_a_follow_up_naming_another_procedure_switches_it_and_keeps_the_topic(pr
     assert (r.preference, r.source, r.carried) == ("genicular-nerve-block", "question", ("wear",))
 
 
+def test_a_switch_puts_the_new_procedure_in_place_of_the_old_one_in_the_previous_question(
+        procedures: Procedures) -> None:
+    r = resolve("and for rfa?", Context(None, ("what should i wear for a genicular nerve block?",)), procedures)
+    assert (r.text, r.preference, r.question) == ("what should i wear for a rfa?", "radiofrequency-ablation",
+                                                  "and for rfa?")
+    same = resolve("and for the genicular block?", Context(None, ("what should i wear for a gnb?",)), procedures)
+    assert same.preference == "genicular-nerve-block" and same.text == "and for the genicular block? wear"
+
+
 def test_the_procedure_of_an_earlier_turn_carries_through_a_chain_of_follow_ups(procedures: Procedures) -> None:
     history = ("what are the risks of rfa?", "and after?")
     r = resolve("how long does that last?", Context("iliopsoas-injection", history), procedures)

@@ -321,7 +321,7 @@ def test_patient_chat_shows_the_storage_notice_disclaimer_and_starter_questions(
 def test_clearing_the_chat_forgets_the_conversation(page: Any, server: Server) -> None:
     page.goto(server.url + "/ui/")
     ask(page, "will my leg feel weak?")
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()  # the chat's own, not "Clear procedure"
     expect(page.locator(REPLIES)).to_have_count(0)
     reply, _ = ask(page, "What is a genicular nerve block?")
     expect(page.locator(REPLIES)).to_have_count(1)

@@ -164,7 +164,7 @@ def build_patient_app(service: Service) -> gr.Blocks:
                 choices=chat.procedures(), value=ANY_PROCEDURE, label="Answering about", scale=5,
                 elem_id="cqa-procedure", interactive=True, filterable=False,
             )
-            clear_procedure = gr.Button("Clear", size="sm", variant="secondary", scale=1, min_width=70,
+            clear_procedure = gr.Button("Clear procedure", size="sm", variant="secondary", scale=1, min_width=90,
                                         elem_id="cqa-procedure-clear")
         chatbot = gr.Chatbot(
             label="Conversation with the clinic assistant", buttons=["copy"], height=440,
