@@ -20,7 +20,7 @@ Pure functions over plain data (no engine, no model), so every rule is unit-test
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -245,9 +245,9 @@ def resolve(question: str, context: Context | None, procedures: Procedures, *, _
         new_at = procedures.mention(question, named[0])
         old_at = procedures.mention(previous.text, previous.preference)
         name = normalize(question)[new_at[0]:new_at[1]] if new_at else procedures.title(named[0]).lower()
-        before = normalize(previous.text)
-        text = (f"{before[:old_at[0]]}{name}{before[old_at[1]:]}" if old_at else f"{before} {name}")
-        carried = tuple(w for w in content_words(before, procedures) if w not in content_words(question, procedures))
+        earlier = normalize(previous.text)
+        text = f"{earlier[:old_at[0]]}{name}{earlier[old_at[1]:]}" if old_at else f"{earlier} {name}"
+        carried = tuple(w for w in content_words(earlier, procedures) if w not in content_words(question, procedures))
         return Resolved(question=question, text=text, preference=named[0], source="question", follow_up=True,
                         carried=carried)
     if previous is not None and follow and _needs_topic(question, procedures):
@@ -262,7 +262,3 @@ def resolve(question: str, context: Context | None, procedures: Procedures, *, _
     return Resolved(question=question, text=text, preference=preference, source=source, follow_up=follow,
                     carried=carried)
 
-
-def from_request(procedure: str | None, history: Sequence[str] | None) -> Context:
-    """A Context from the wire (history newest last; None for none)."""
-    return Context(procedure=procedure or None, history=tuple(history or ()))
