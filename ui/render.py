@@ -180,18 +180,6 @@ def search_results_html(hits: Sequence[SearchHit], query: str = "") -> str:
 
 def page_html(page: Page, info: DocumentInfo | None, clinic_name: str) -> str:
     """A stand-alone HTML view of one corpus page, with an anchor on every section heading."""
-    body: list[str] = []
-    pos = 0
-    text = page.text
-    for h in sorted(page.headings, key=lambda h: h.start):
-        if h.start < pos:
-            continue
-        body.append(_paragraphs(text[pos:h.start]))
-        heading = text[h.start:h.end].strip()
-        level = min(6, max(2, h.level))
-        body.append(f'<h{level} id="{esc(slug(heading))}">{esc(heading)}</h{level}>')
-        pos = h.end
-    body.append(_paragraphs(text[pos:]))
     reviewed = page.last_reviewed.isoformat() if page.last_reviewed else "not recorded"
     sample = ('<p class="badge">Sample content written for this demo — not the clinic\'s advice.</p>'
               if page.synthetic else "")
@@ -204,8 +192,25 @@ def page_html(page: Page, info: DocumentInfo | None, clinic_name: str) -> str:
         "border-radius:.3rem}:target{background:#fef9c3}.meta{color:#4b5563}</style></head><body><main>"
         f"<h1>{esc(page.title)}</h1>{sample}"
         f'<p class="meta">{esc(clinic_name)} · last reviewed {esc(reviewed)}</p>'
-        f"{''.join(body)}</main></body></html>"
+        f"{page_body_html(page)}</main></body></html>"
     )
+
+
+def page_body_html(page: Page, *, top_level: int = 2) -> str:
+    """The page's sections as HTML (headings from ``top_level`` down, each with an anchor)."""
+    body: list[str] = []
+    pos = 0
+    text = page.text
+    for h in sorted(page.headings, key=lambda h: h.start):
+        if h.start < pos:
+            continue
+        body.append(_paragraphs(text[pos:h.start]))
+        heading = text[h.start:h.end].strip()
+        level = min(6, max(top_level, h.level + top_level - 2))
+        body.append(f'<h{level} id="{esc(slug(heading))}">{esc(heading)}</h{level}>')
+        pos = h.end
+    body.append(_paragraphs(text[pos:]))
+    return "".join(body)
 
 
 def _paragraphs(text: str) -> str:
