@@ -212,12 +212,15 @@ _NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\})(?:[^()\\]|\\.)
 
 
 # Letters and vowel signs of Devanagari (without the danda and double danda, which end sentences) and of
-# Tamil. Python's \w does not match the vowel signs (Unicode categories Mn/Mc), so in patterns \w is read
-# as this class plus \w, and the \b around each pattern is a boundary between such characters and others:
-# an Indic word is then one word, as an English one is.
+# Tamil: the tokeniser keeps them in one word. Python's \w and \b do not count the vowel signs (Unicode
+# categories Mn/Mc) as word characters, so they would cut "வலிக்குது" after "வலி". In a pattern with Tamil
+# or Devanagari letters, \w therefore means any character of a word and the pattern's edges are word
+# edges: in the normalised text every word and every punctuation mark (.,;:!?) is a token between single
+# spaces, so a word character is anything but a space or one of those marks.
 _INDIC_CHARS = "\u0900-\u0963\u0966-\u097f\u0b80-\u0bff"
-_WORD_CLASS = f"[\\w{_INDIC_CHARS}]"
-_WORD_BOUNDARY = f"(?:(?<={_WORD_CLASS})(?!{_WORD_CLASS})|(?<!{_WORD_CLASS})(?={_WORD_CLASS}))"
+_WORD_CLASS = "[^\\s.,;:!?]"
+_WORD_START = "(?<![^\\s.,;:!?])"
+_WORD_END = "(?![^\\s.,;:!?])"
 _BARE_W = re.compile(r"(?<!\\)((?:\\\\)*)\\w")
 
 
@@ -243,7 +246,7 @@ def _wrap(expanded: str) -> str:
     if expanded.isascii():
         return rf"\b(?:{expanded})\b"
     body = _BARE_W.sub(lambda m: m.group(1) + _WORD_CLASS, expanded)
-    return f"{_WORD_BOUNDARY}(?:{body}){_WORD_BOUNDARY}"
+    return f"{_WORD_START}(?:{body}){_WORD_END}"
 
 
 _TOP_LEVEL_KEYS = frozenset(
@@ -815,9 +818,13 @@ class SafetyChecker:
                     continue
                 text = doc.text(s_a, s_b)
                 base = doc.nstart[s_a]
-                others = [p.search(text) for p in parts[1:]]
-                found = [m for m in others if m is not None]
-                if len(found) < len(others):
+                found: list[re.Match[str]] = []
+                for p in parts[1:]:  # stop at the first part that is missing
+                    m_other = p.search(text)
+                    if m_other is None:
+                        break
+                    found.append(m_other)
+                if len(found) < len(parts) - 1:
                     continue
                 for m in parts[0].finditer(text):
                     a, b = doc.token_range(base + m.start(), base + m.end())

@@ -304,7 +304,7 @@ def test_checking_an_indic_message_takes_well_under_a_millisecond(checker: Safet
         timings.append(time.perf_counter() - t0)
     timings.sort()
     assert timings[len(timings) // 2] < 0.001
-    assert timings[-1] < 0.02
+    assert timings[int(len(timings) * 0.95)] < 0.005  # the 95th percentile: the machine is shared
 
 
 @pytest.mark.parametrize(
