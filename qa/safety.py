@@ -14,6 +14,10 @@ How a message is checked, in short:
 3. An escalate match only counts when it is not negated ("no fever", "bukhar nahi hai") and not a
    general or hypothetical question ("can it cause bleeding?", "what if I get a fever?") -- unless
    something in the same clause says it is happening now ("I have", "since", "right now").
+4. Tamil script, Devanagari and romanised Tamil and Hindi are checked the same way (issue 14): Indic
+   words are whole tokens with their vowel signs, spellings that look alike are folded together, and
+   the escalation message is shown in the patient's language and letters, the numbers first (the
+   ``languages`` section of the rules file; :attr:`SafetyVerdict.language` says which).
 
 Everything is compiled once at load; :meth:`SafetyChecker.check` takes about 0.1 ms per message
 (``python bench/bench_safety.py``).
@@ -750,11 +754,11 @@ class SafetyChecker:
             hit = self._first_hit(rule, doc)
             if hit is not None:
                 text, language = self._messages[rule.id], "en"
-                if rule.kind == "escalate":
-                    language = self._language(doc)
-                    text = self._localised.get((language, rule.id), text)
-                    if text is self._messages[rule.id]:
-                        language = "en"
+                if rule.kind == "escalate":  # referrals stay in English: their rules are English only
+                    patient = self._language(doc)
+                    localised = self._localised.get((patient, rule.id))
+                    if localised is not None:
+                        text, language = localised, patient
                 log.info("safety: %s by rule %s (%s)", rule.kind, rule.id, language)
                 return SafetyVerdict(
                     action=rule.kind, rule=rule.id, message=text, phones=self._phones[rule.kind],
