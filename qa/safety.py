@@ -125,6 +125,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class _Cue:
+    """A list of context patterns: the all-ASCII ones and those with Tamil/Devanagari letters, compiled apart
+    so that English text never runs the second."""
+
+    plain: re.Pattern[str] | None
+    indic: re.Pattern[str] | None
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        """The first match at or after ``pos``, as one alternation of all the patterns would find it."""
+        first = self.plain.search(text, pos) if self.plain is not None else None
+        if self.indic is None or text.isascii():
+            return first
+        other = self.indic.search(text, pos)
+        if first is None or (other is not None and other.start() < first.start()):
+            return other
+        return first
+
+
+@dataclass(frozen=True)
 class Cues:
     """How the context of a match is judged (the ``context`` section of the rules file)."""
 
@@ -136,13 +155,13 @@ class Cues:
     negation_after_end: frozenset[str]
     negation_after_or: frozenset[str]  # "sujan ya laali nahi hai": "ya" and the word after it are skipped
     clause_breaks: frozenset[str]
-    conditional: re.Pattern[str] | None
+    conditional: _Cue | None
     # Tamil and Hindi put "if" after the red flag: "நெஞ்சு வலி வந்தால்", "dard ho to".
-    conditional_after: re.Pattern[str] | None
-    hypothetical: re.Pattern[str] | None
-    current: re.Pattern[str] | None
-    history: re.Pattern[str] | None  # "2 years ago", "history of": past, not now ...
-    recent: re.Pattern[str] | None  # ... unless also "now", "again", "since", "today"
+    conditional_after: _Cue | None
+    hypothetical: _Cue | None
+    current: _Cue | None
+    history: _Cue | None  # "2 years ago", "history of": past, not now ...
+    recent: _Cue | None  # ... unless also "now", "again", "since", "today"
 
 
 @dataclass(frozen=True)
@@ -255,6 +274,45 @@ def _wrap(expanded: str, *more: str) -> str:
     return f"{_WORD_START}(?:" + "|".join(f"(?:{b})" for b in bodies) + f"){_WORD_END}"
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern ("a|b(c|d)" -> ["a", "b(c|d)"])."""
+    out: list[str] = []
+    start, depth, in_class, i = 0, 0, False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
+def _split_by_script(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(all-ASCII, with Tamil/Devanagari letters): each pattern's top-level alternatives sorted into the
+    two, so that "साल पहले|saal pehle" still finds "saal pehle" in a message in Latin letters."""
+    plain: list[str] = []
+    indic: list[str] = []
+    for p in patterns:
+        if p.isascii():
+            plain.append(p)
+            continue
+        for alt in _alternatives(p):
+            (plain if alt.isascii() else indic).append(alt)
+    return plain, indic
+
+
 _TOP_LEVEL_KEYS = frozenset(
     {"version", "spelling", "fuzzy_words", "not_typos", "terms", "context", "rules", "languages"}
 )
@@ -321,13 +379,14 @@ def _build(data: Any, source: str) -> RuleSet:
         except re.error as e:
             raise SafetyRulesError(source, f"pattern {pattern!r} is not a valid regex ({e})", rule) from e
 
-    def compile_list(value: Any, what: str) -> re.Pattern[str] | None:
+    def compile_list(value: Any, what: str) -> _Cue | None:
         items = str_list(value, f"context.{what}")
         if not items:
             return None
         for item in items:
             compile_one(item, None, f"context.{what} entry")
-        return re.compile("|".join(_wrap(expand(i, None)) for i in items))
+        plain, indic = _split_by_script([expand(i, None) for i in items])
+        return _Cue(re.compile(_wrap(*plain)) if plain else None, re.compile(_wrap(*indic)) if indic else None)
 
     # spelling & fuzzy words
     spelling_raw = data.get("spelling") or {}
@@ -427,7 +486,9 @@ def _build(data: Any, source: str) -> RuleSet:
             else:
                 compile_one(p, rid, "each pattern")
                 one = expand(str(p).strip(), rid)
-                (simple if one.isascii() else simple_indic).append(one)
+                plain, indic = _split_by_script([one])
+                simple += plain
+                simple_indic += indic
                 shown.append(one)
         joined = re.compile(_wrap(*simple)) if simple else None
         joined_indic = re.compile(_wrap(*simple_indic)) if simple_indic else None
@@ -824,6 +885,8 @@ class SafetyChecker:
                     continue
                 text = doc.text(s_a, s_b)
                 base = doc.nstart[s_a]
+                if parts[0].search(text) is None:  # the usual case, and the cheapest way to find out
+                    continue
                 found: list[re.Match[str]] = []
                 for p in parts[1:]:  # stop at the first part that is missing
                     m_other = p.search(text)
