@@ -366,3 +366,16 @@ def test_the_api_returns_the_escalation_language_and_the_ui_marks_it(engine, tmp
     html = answer_html(engine.ask("सीने में तेज दर्द हो रहा है"), contact="c", clinic_phone=settings.clinic_phone)
     assert 'lang="hi"' in html and "108 या 112" in html
     assert html.index('href="tel:108"') < html.index("108 या 112")
+
+
+def test_a_pattern_mixing_devanagari_and_latin_alternatives_matches_both_scripts() -> None:
+    text = (
+        "context:\n  history: ['साल पहले|saal pehle']\n"
+        "rules:\n  - id: stroke\n    kind: escalate\n    description: d\n    message: 'Call {emergency}.'\n"
+        "    patterns: ['लकवा|lakwa']\n"
+    )
+    checker = SafetyChecker(RuleSet.from_yaml(text), emergency_numbers=("108",), clinic_name="C", clinic_phone="1")
+    assert checker.check("papa ko lakwa").rule == "stroke"
+    assert checker.check("पापा को लकवा").rule == "stroke"
+    assert checker.check("papa ko do saal pehle lakwa hua tha").action == "answer"
+    assert checker.check("पापा को दो साल पहले लकवा हुआ था").action == "answer"
