@@ -189,6 +189,9 @@ class EscalationOut(_Response):
     rule: str
     message: str
     phones: list[str]
+    language: str = Field(default="en", description=(
+        "BCP 47 tag of the language `message` is written in, the patient's own: `en`, `ta` (Tamil script), "
+        "`hi` (Devanagari), `ta-Latn` or `hi-Latn` (romanised Tamil or Hindi). The numbers come first."))
 
 
 class AskResponse(_Response):

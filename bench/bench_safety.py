@@ -25,15 +25,21 @@ from qa.redaction import redact  # noqa: E402
 from qa.safety import SafetyChecker  # noqa: E402
 
 SAFETY_MESSAGES = ROOT / "tests" / "data" / "safety_messages.csv"
+# Tamil script, Devanagari, romanised Tamil and Hindi (issue 14)
+LANGUAGE_MESSAGES = [ROOT / "tests" / "data" / f"safety_messages_{s}.csv" for s in ("ta", "hi", "ta-latn", "hi-latn")]
 REDACTION_MESSAGES = ROOT / "tests" / "data" / "redaction_messages.jsonl"
 
 
-def load_messages() -> tuple[list[str], list[str]]:
+def load_messages() -> tuple[list[str], list[str], list[str]]:
     with SAFETY_MESSAGES.open(encoding="utf-8", newline="") as fh:
         safety = [row["message"] for row in csv.DictReader(fh)]
+    languages: list[str] = []
+    for path in LANGUAGE_MESSAGES:
+        with path.open(encoding="utf-8", newline="") as fh:
+            languages += [row["message"] for row in csv.DictReader(fh)]
     with REDACTION_MESSAGES.open(encoding="utf-8") as fh:
         redaction = [json.loads(line)["text"] for line in fh if line.strip()]
-    return safety, redaction
+    return safety, languages, redaction
 
 
 def time_each(
@@ -68,13 +74,14 @@ def main() -> None:
     t0 = time.perf_counter()
     checker = SafetyChecker.from_file()
     load_ms = (time.perf_counter() - t0) * 1000
-    safety, redaction = load_messages()
-    everything = safety + redaction
+    safety, languages, redaction = load_messages()
+    everything = safety + languages + redaction
 
     print(f"rules loaded and compiled in {load_ms:.1f} ms ({len(checker.rules.rules)} rules); "
           f"{args.rounds} rounds, best time per message")
     print(f"{'function / messages':<28} {'n':>5} {'cold med':>10} {'median µs':>10} {'p95':>8} {'max':>8}")
     print(row("check()   safety set", len(safety), *time_each(checker.check, safety, args.rounds)))
+    print(row("check()   ta/hi/romanised sets", len(languages), *time_each(checker.check, languages, args.rounds)))
     print(row("check()   all messages", len(everything), *time_each(checker.check, everything, args.rounds)))
     print(row("redact()  redaction set", len(redaction), *time_each(redact, redaction, args.rounds)))
     print(row("redact()  all messages", len(everything), *time_each(redact, everything, args.rounds)))

@@ -179,7 +179,8 @@ class Engine:
         answer_id = uuid.uuid4().hex
         verdict = self.safety.check(q) if self.safety else None
         if verdict is not None and verdict.action == "escalate":
-            esc = Escalation(rule=verdict.rule or "", message=verdict.message, phones=tuple(verdict.phones))
+            esc = Escalation(rule=verdict.rule or "", message=verdict.message, phones=tuple(verdict.phones),
+                             language=verdict.language)
             return Answer(question=q, abstained=True, reason=Reason.EMERGENCY, confidence=0.0,
                           message=verdict.message, escalation=esc, answer_id=answer_id,
                           latency_ms=_ms(t0))

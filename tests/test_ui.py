@@ -101,6 +101,17 @@ def test_an_escalation_shows_the_emergency_numbers_first_and_never_an_answer() -
     assert out.index('href="tel:108"') < out.index('href="tel:112"') < out.index('href="tel:+911"')
 
 
+@pytest.mark.parametrize(("language", "shown"), [("ta", "ta"), ("hi-Latn", "hi-Latn"), ('x" onclick="y', "en")])
+def test_an_escalation_message_is_marked_with_its_language(language: str, shown: str) -> None:
+    text = "108 அல்லது 112 — இப்போதே அழையுங்கள் <b>"
+    esc_ = Escalation(rule="chest_pain", message=text, phones=("108", "112"), language=language)
+    answer = Answer(question="q", abstained=True, reason=Reason.EMERGENCY, confidence=0.0, message=text,
+                    escalation=esc_)
+    out = answer_html(answer, contact="c", clinic_phone="+91 1")
+    assert f'<p class="cqa-escalation-message" lang="{shown}">{esc(text)}</p>' in out
+    assert "அல்லது" in out and "<b>" not in out and "onclick" not in out
+
+
 def test_an_abstention_says_so_and_gives_the_contact_without_the_weak_candidate() -> None:
     weak = _answer("Parking is near. Free on Sundays.", "Free on Sundays.")
     answer = Answer(question="q", abstained=True, reason=Reason.LOW_CONFIDENCE, confidence=0.2, best=weak.best,

@@ -73,16 +73,21 @@ def source_line(citation: Citation | None, *, title: str, section: str, doc_id: 
             f"{esc(label)}</a>{badge(synthetic)}</p>")
 
 
+_LANG_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?")
+
+
 def escalation_html(answer: Answer) -> str:
     """An alert: the emergency numbers first, as call links, then the safety rule's message. Nothing
     from the clinic's pages is ever shown with it."""
     esc_ = answer.escalation
     phones = esc_.phones if esc_ is not None else ()
     message = esc_.message if esc_ is not None else answer.message
+    # The message may be in Tamil or Hindi (script or Latin letters): say so, for screen readers and fonts.
+    lang = esc_.language if esc_ is not None and _LANG_TAG.fullmatch(esc_.language) else "en"
     calls = " ".join(tel_link(p, css="cqa-call") for p in phones)
     first = f'<p class="cqa-call-line">Call {calls}</p>' if calls else ""
     return (f'<div class="cqa-escalation" role="alert"><p class="cqa-alert-title"><strong>This may be an '
-            f"emergency.</strong></p>{first}<p>{esc(message)}</p></div>")
+            f'emergency.</strong></p>{first}<p class="cqa-escalation-message" lang="{lang}">{esc(message)}</p></div>')
 
 
 def abstention_html(answer: Answer, contact: str, clinic_phone: str) -> str:
