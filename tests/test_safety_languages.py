@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -290,31 +289,16 @@ def test_a_malformed_languages_section_gives_a_clear_error(languages: str, expec
         RuleSet.from_yaml(_rules_with_languages(languages), source="rules.yaml")
 
 
-# --------------------------------------------------------------------------- speed
-
-
-def test_checking_an_indic_message_takes_well_under_a_millisecond(checker: SafetyChecker) -> None:
-    messages = [r["message"] for _, r in ROWS]
-    for m in messages:
-        checker.check(m)
-    timings = []
-    for m in messages:
-        t0 = time.perf_counter()
-        checker.check(m)
-        timings.append(time.perf_counter() - t0)
-    timings.sort()
-    assert timings[len(timings) // 2] < 0.001
-    assert timings[int(len(timings) * 0.95)] < 0.005  # the 95th percentile: the machine is shared
+# --------------------------------------------------------------------------- long input
 
 
 @pytest.mark.parametrize(
     "message",
     ["நெஞ்சு " * 3000, "வலி " * 3000 + "இல்லை", "सांस " * 3000 + "नहीं", "kaal " * 3000 + "marathu", "ா" * 20000],
 )
-def test_long_or_repetitive_indic_messages_stay_fast(checker: SafetyChecker, message: str) -> None:
-    t0 = time.perf_counter()
-    checker.check(message)
-    assert time.perf_counter() - t0 < 0.5
+def test_long_or_repetitive_indic_messages_get_a_verdict(checker: SafetyChecker, message: str) -> None:
+    # timed by bench/bench_safety.py, not here
+    assert checker.check(message).action in ("escalate", "refer", "answer")
 
 
 # --------------------------------------------------------------------------- end to end, the real engine and API
