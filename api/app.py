@@ -64,6 +64,7 @@ from api.views import (
     questions_response,
     search_response,
 )
+from qa.context import Context
 from qa.domain import Reason
 from qa.errors import ClinicQAError, InputError
 from qa.settings import Settings
@@ -249,9 +250,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         if body.audience == "staff":
             require_staff_detail(request, credentials, session)
         filters = body.filters
+        context = (Context(procedure=body.context.procedure, history=tuple(body.context.history))
+                   if body.context is not None else None)
         answer, cached, version = await service.ask(
             body.question, procedure=filters.procedure if filters else None,
-            category=filters.category if filters else None, audience=body.audience,
+            category=filters.category if filters else None, audience=body.audience, context=context,
         )
         return ask_response(answer, staff=body.audience == "staff", cached=cached, index_version=version,
                             contact=settings.contact_message())
@@ -500,6 +503,7 @@ def _document_limits(app: FastAPI, settings: Settings, service: Service) -> None
             schema = original()
             components = schema["components"]["schemas"]
             components["AskRequest"]["properties"]["question"]["maxLength"] = settings.max_question_chars
+            components["AskContext"]["properties"]["history"]["items"]["maxLength"] = settings.max_question_chars
             if service.ready:
                 docs = service.engine.documents()
                 known = {
@@ -513,6 +517,9 @@ def _document_limits(app: FastAPI, settings: Settings, service: Service) -> None
                     for param in schema["paths"]["/v1/search"]["get"]["parameters"]:
                         if param["name"] == name:
                             _set_enum(param["schema"], values)
+                preferable = list(service.engine.procedures.known())  # not "general": it is always searched
+                if preferable:
+                    _set_enum(components["AskContext"]["properties"]["procedure"], preferable)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -7,7 +7,7 @@ Requests are strict: unknown fields are refused (``extra="forbid"``), types are 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from qa.domain import Reason
 QUESTION_MAX_CHARS = 5000  # = the largest Settings.max_question_chars allowed
 FILTER_MAX_CHARS = 100
 COMMENT_MAX_CHARS = 1000
+HISTORY_MAX_ITEMS = 5  # = qa.context.MAX_HISTORY
 ANSWER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 # At least one character that is neither whitespace nor a control character (patterns are unanchored).
 NON_BLANK = r"[^\s\x00-\x1f\x7f]"
@@ -45,13 +46,40 @@ class Filters(_Request):
     )
 
 
+PreviousQuestion = Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS, pattern=NON_BLANK)]
+
+
+class AskContext(_Request):
+    procedure: str | None = Field(
+        default=None, min_length=1, max_length=FILTER_MAX_CHARS, pattern=NON_BLANK,
+        description="The procedure page the chat sits on (a slug, see GET /v1/documents): a *soft* preference. "
+                    "Questions that do not name a procedure are answered from that procedure's pages and the "
+                    "general do's and don'ts page; a question naming another procedure (\"and for the genicular "
+                    "block?\") is answered from that procedure's page. Unknown slugs are refused (422).",
+        examples=["iliopsoas-injection"],
+    )
+    history: list[PreviousQuestion] = Field(
+        default_factory=list, max_length=HISTORY_MAX_ITEMS,
+        description="The patient's previous questions in this conversation, newest last (at most 5, each at "
+                    "most the question length limit). A follow-up (\"how long does that last?\", \"and after?\") "
+                    "is read against them: the procedure and the topic of the previous turn carry over when the "
+                    "new question does not set its own. Held by the browser only: the server logs each question "
+                    "once, when it is asked, never the history sent with a later one.",
+        examples=[["will my leg feel weak after the iliopsoas injection?"]],
+    )
+
+
 class AskRequest(_Request):
     question: str = Field(
         min_length=1, max_length=QUESTION_MAX_CHARS, pattern=NON_BLANK,
         description="The patient's or staff member's question, in plain words.",
         examples=["Can I eat before my epidural steroid injection?"],
     )
-    filters: Filters | None = Field(default=None, description="Restrict the pages the answer may come from.")
+    filters: Filters | None = Field(default=None, description="Restrict the pages the answer may come from "
+                                                             "(hard filters).")
+    context: AskContext | None = Field(
+        default=None, description="Where the question is asked from and the conversation so far (soft: see "
+                                  "`AskContext`). Without it the answer is exactly what it is without context.")
     audience: Literal["patient", "staff"] = Field(
         default="patient",
         description="`staff` also get the alternative answers and the retrieved passages with their scores; "
@@ -65,6 +93,11 @@ class AskRequest(_Request):
             {"question": "Can I eat before my epidural steroid injection?", "audience": "patient"},
             {"question": "How long does a genicular nerve block last?",
              "filters": {"procedure": "genicular-nerve-block"}, "audience": "staff"},
+            {"question": "how long does that last?",
+             "context": {"procedure": "iliopsoas-injection",
+                         "history": ["will my leg feel weak after the iliopsoas injection?"]}},
+            {"question": "and for the genicular block?",
+             "context": {"procedure": "iliopsoas-injection", "history": ["what should i wear?"]}},
         ]},
     )
 
@@ -156,6 +189,9 @@ class EscalationOut(_Response):
     rule: str
     message: str
     phones: list[str]
+    language: str = Field(default="en", description=(
+        "BCP 47 tag of the language `message` is written in, the patient's own: `en`, `ta` (Tamil script), "
+        "`hi` (Devanagari), `ta-Latn` or `hi-Latn` (romanised Tamil or Hindi). The numbers come first."))
 
 
 class AskResponse(_Response):

@@ -34,6 +34,7 @@ from qa.settings import Settings
 from qa.text import clean_question
 
 if TYPE_CHECKING:
+    from qa.context import Context
     from qa.coverage import CoverageMap
     from qa.engine import Engine
     from qa.gaps import GapQuestion, GapReport
@@ -306,8 +307,10 @@ class Service:
 
     # --- answering -------------------------------------------------------------------------------
     async def ask(self, question: str, *, procedure: str | None, category: str | None,
-                  audience: str) -> tuple[Answer, bool, str]:
-        """(answer, served from cache, index version)."""
+                  audience: str, context: Context | None = None) -> tuple[Answer, bool, str]:
+        """(answer, served from cache, index version). ``context``: the page's procedure and the patient's
+        previous questions (qa/context.py); the cache key then holds what the question was resolved to, and
+        the log holds the question only (never the history)."""
         engine = self.engine  # one engine for the whole request, even if a reindex swaps meanwhile
         limit = self.settings.max_question_chars
         if len(question) > limit:
@@ -318,7 +321,10 @@ class Service:
         question = clean_question(question, limit)
         version = engine.index_version
         self.check_filters(engine, procedure, category)
-        key = (version, normalise_question(question), procedure or "", category or "")
+        key: tuple[str, ...] = (version, normalise_question(question), procedure or "", category or "")
+        if context is not None:  # InputError (422) for an unknown procedure or a malformed history
+            preference, text = engine.resolve(question, context).key()
+            key = (*key, "context", preference, normalise_question(text))
         start = time.perf_counter()
         hit = self.cache.get(key)
         if hit is not None:
@@ -330,7 +336,8 @@ class Service:
         else:
             if self.cache.size > 0:
                 metrics.ANSWER_CACHE.labels("miss").inc()
-            answer = await self.run_engine(engine.ask, question, procedure=procedure, category=category)
+            answer = await self.run_engine(engine.ask, question, procedure=procedure, category=category,
+                                           context=context)
             if not answer.answer_id:
                 answer = dataclasses.replace(answer, answer_id=new_answer_id())
             self.cache.put(key, answer)

@@ -68,7 +68,8 @@ def ask_response(answer: Answer, *, staff: bool, cached: bool, index_version: st
             for p in answer.retrieved
         ]
     esc = answer.escalation
-    escalation = EscalationOut(rule=esc.rule, message=esc.message, phones=list(esc.phones)) if esc else None
+    escalation = (EscalationOut(rule=esc.rule, message=esc.message, phones=list(esc.phones), language=esc.language)
+                  if esc else None)
     return AskResponse(
         answer_id=answer.answer_id, question=answer.question, abstained=answer.abstained,
         reason=answer.reason, confidence=min(1.0, max(0.0, float(answer.confidence))),

@@ -141,6 +141,8 @@ class Escalation:
     rule: str
     message: str
     phones: tuple[str, ...]
+    # BCP 47 tag of the language ``message`` is in: "en", "ta", "hi", "ta-Latn", "hi-Latn" (qa/safety.py)
+    language: str = "en"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.abbreviations import Abbreviations
+from qa.context import GENERAL, Context, Preference, Procedures, Resolved, check_context, resolve
 from qa.domain import (
     Answer,
     Candidate,
@@ -90,6 +91,9 @@ class Engine:
         # Questions in Tamil and Hindi (qa/multilingual.py); set by load(), None = every question is English.
         self.glossary: Glossary | None = None
         self.multilingual: MultilingualAnswerer | None = None
+        self.preference_rule = Preference.STAY  # chosen on the tune half of eval/context (BENCHMARKS.md)
+        self.procedures = Procedures.from_pages(((p.procedure, p.title) for p in data.pages),
+                                                abbreviations.table if abbreviations else None)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -181,13 +185,17 @@ class Engine:
         return self.abbreviations.expand(question) if self.abbreviations else question
 
     def ask(self, question: str, *, procedure: str | None = None, category: str | None = None,
-            q_vec: np.ndarray | None = None) -> Answer:
+            q_vec: np.ndarray | None = None, context: Context | None = None) -> Answer:
+        """``procedure``/``category`` are hard filters; ``context`` (the page's procedure and the
+        conversation so far) is a soft preference, see :meth:`context_trace`. With ``context=None`` the
+        answer is exactly what it was before context existed."""
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         answer_id = uuid.uuid4().hex
         verdict = self.safety.check(q) if self.safety else None
         if verdict is not None and verdict.action == "escalate":
-            esc = Escalation(rule=verdict.rule or "", message=verdict.message, phones=tuple(verdict.phones))
+            esc = Escalation(rule=verdict.rule or "", message=verdict.message, phones=tuple(verdict.phones),
+                             language=verdict.language)
             return Answer(question=q, abstained=True, reason=Reason.EMERGENCY, confidence=0.0,
                           message=verdict.message, escalation=esc, answer_id=answer_id,
                           latency_ms=_ms(t0))
@@ -199,7 +207,8 @@ class Engine:
             return self.multilingual.answer(q, rt, refer_message=refer, allowed_docs=docs, answer_id=answer_id, t0=t0)
         if self.model is None:
             raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
-        tr = self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec)
+        tr = (self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec) if context is None
+              else self.context_trace(q, context, procedure=procedure, category=category))
         passages = tuple(self._passage(tr.retrieved, r) for r in range(len(tr.retrieved.chunks)))
         if not tr.windows.items:
             return Answer(question=q, abstained=True, reason=Reason.NO_RELEVANT_PASSAGE, confidence=0.0,
@@ -230,6 +239,49 @@ class Engine:
                       reason=Reason.NO_RELEVANT_PASSAGE if weak else Reason.LOW_CONFIDENCE,
                       confidence=conf, best=best, alternatives=alternatives, retrieved=passages,
                       message=self.settings.contact_message(), answer_id=answer_id, latency_ms=_ms(t0))
+
+    # --- page context and follow-ups (issue 13; the rules are in qa/context.py) ----------------------
+
+    def resolve(self, question: str, context: Context) -> Resolved:
+        """The question read in its context; InputError for an unknown procedure or a malformed history."""
+        check_context(context, self.procedures, self.settings.max_question_chars)
+        return resolve(question, context, self.procedures)
+
+    def preferred_mask(self, procedure: str) -> np.ndarray:
+        """Chunks of the procedure's pages and of the pages that apply to every procedure (``general``)."""
+        ok = np.asarray([p.procedure == procedure or p.procedure == GENERAL for p in self.data.pages])
+        return np.asarray(ok[self._chunk_doc])
+
+    def context_trace(self, question: str, context: Context, *, procedure: str | None = None,
+                      category: str | None = None) -> Trace:
+        """The trace of ``question`` read in ``context``: retrieval matches the resolved text (the question
+        plus a follow-up's carried words). With a preferred procedure (named in the question, carried from
+        the history, or the page's) only its pages and the general page are searched; under
+        ``Preference.FALLBACK`` the open trace (only the hard filters) is used instead when the preferred
+        pages do not clear the threshold and it does. Either way a quote's confidence is the one the
+        calibrator gives it among the pages searched, and a page outside the preference is never helped."""
+        resolved = self.resolve(question, context)
+        text = self.expand(resolved.text)
+        q_vec = self.embedder.encode_query(text)
+        hard = self.allowed_mask(procedure, category)
+        if resolved.preference is None:
+            return self.trace(text, allowed=hard, q_vec=q_vec)
+        allowed = self.preferred_mask(resolved.preference)
+        if hard is not None:
+            allowed = allowed & hard
+        if not allowed.any():
+            return self.trace(text, allowed=hard, q_vec=q_vec)
+        preferred = self.trace(text, allowed=allowed, q_vec=q_vec)
+        if self.preference_rule == Preference.STAY or self.best_confidence(preferred) >= self.threshold:
+            return preferred
+        open_ = self.trace(text, allowed=hard, q_vec=q_vec)
+        return open_ if self.best_confidence(open_) >= self.threshold else preferred
+
+    def best_confidence(self, tr: Trace) -> float:
+        """The calibrated confidence of the trace's best window (0 without windows)."""
+        if not tr.windows.items:
+            return 0.0
+        return self._confidence(tr, int(np.argmax(tr.scores)))
 
     def search(self, query: str, *, k: int = 5, procedure: str | None = None,
                category: str | None = None) -> list[SearchHit]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -274,9 +273,13 @@ class Extractor:
         d = self.data
         cover = self.lexicon.weigher(q_terms)
         q_set = frozenset(q_terms)
-        rest_cover: dict[int, Callable[[Iterable[str]], float]] = {}  # per page: coverage of the question's rest
+        # The question's distinct terms and their IDF weights: a window's coverage is the weight of the terms
+        # any of its sentences has (a boolean row per sentence, OR-ed over the window), over the total.
+        q_list = list(dict.fromkeys(q_terms))
+        q_weight = np.asarray([self.lexicon.idf(t) for t in q_list], dtype=np.float64)
+        rest_weight: dict[int, np.ndarray] = {}  # per page: the weights of the question's rest (see lex_rest)
         items: list[Window] = []
-        win_cols: dict[str, list[float]] = {}  # the signals that differ between a passage's windows
+        win_cols: dict[str, list[np.ndarray]] = {}  # the signals that differ between a passage's windows
         passages: list[dict[str, float]] = []  # the signals shared by a passage's windows, per passage
         per_passage: list[int] = []  # how many windows each passage gave
         n = min(self.n_passages, len(retrieved.chunks))
@@ -292,13 +295,15 @@ class Extractor:
             doc_rank.setdefault(doc, len(doc_rank))
             page = d.pages[doc]
             units = d.chunk_units[ci]
-            if len(units) == 0:
+            m = len(units)
+            if m == 0:
                 continue
-            if doc not in rest_cover:
+            if doc not in rest_weight:
                 title = self._title_terms(doc)
                 rest = [t for t in q_terms if t not in title]
-                rest_cover[doc] = self.lexicon.weigher(rest) if rest and len(rest) < len(q_terms) else cover
-            cover_rest = rest_cover[doc]
+                use_rest = bool(rest) and len(rest) < len(q_terms)
+                rest_weight[doc] = q_weight * np.asarray([t not in title for t in q_list]) if use_rest else q_weight
+            w_rest = rest_weight[doc]
             uvec = d.unit_vectors[units]
             sims = uvec @ q_vec
             head_u = int(d.chunk_heading_unit[ci])
@@ -314,11 +319,12 @@ class Extractor:
             first_of_section = chunk.heading is not None and chunk.start == chunk.heading.start
             if chunk.heading is None and chunk.position == 0:
                 first_of_section = True
-            starts = [int(d.unit_start[u]) for u in units]
-            ends = [int(d.unit_end[u]) for u in units]
-            new_par = [True] + ["\n" in page.text[ends[j - 1] : starts[j]] for j in range(1, len(units))]
-            if not first_of_section and chunk.start == starts[0]:
-                new_par[0] = page.text[max(0, starts[0] - 1) : starts[0]] in ("\n", "")
+            starts = d.unit_start[units].astype(np.int64)
+            ends = d.unit_end[units].astype(np.int64)
+            new_par = np.asarray([True] + ["\n" in page.text[int(ends[j - 1]) : int(starts[j])]
+                                          for j in range(1, m)])
+            if not first_of_section and chunk.start == int(starts[0]):
+                new_par[0] = page.text[max(0, int(starts[0]) - 1) : int(starts[0])] in ("\n", "")
             # the same for every window of this passage
             n_before = len(items)
             passage = {
@@ -332,42 +338,68 @@ class Extractor:
                 "title_extra": self.lexicon.novelty(self._title_terms(doc), q_set),
                 "phase_agree": (0.0 if not (q_phases and h_phases) else 1.0 if q_phases & h_phases else -1.0),
             }
-            for j in range(len(units)):
-                acc = np.zeros_like(q_vec)
-                seen: set[str] = set()
-                for length in range(1, self.max_sentences + 1):
-                    k = j + length - 1
-                    if k >= len(units):
-                        break
-                    span_chars = ends[k] - starts[j]
-                    if span_chars > self.max_chars and length > 1:
-                        break
-                    acc = acc + uvec[k]
-                    seen |= self._unit_terms(int(units[k]))
-                    norm = float(np.sqrt(acc @ acc)) or 1.0
-                    items.append(Window(ci, r, doc, starts[j], ends[k], length, int(blocks[j])))
-                    dense_win = float(acc @ q_vec) / norm
-                    window = {
-                        "dense_win": dense_win, "dense_match": max(dense_win, passage["dense_qhead"]),
-                        "dense_max": float(sims[j : k + 1].max()),
-                        "dense_first": float(sims[j]), "dense_block": float(dense_block[j]),
-                        "dense_block_first": float(dense_bfirst[j]), "lex_win": cover(seen),
-                        "lex_rest": cover_rest(seen),
-                        "first_in_par": 1.0 if new_par[j] else 0.0,
-                        "first_in_sec": 1.0 if (j == 0 and first_of_section) else 0.0,
-                        "first_block": 1.0 if brank[j] == 0 else 0.0,
-                        "first_in_block": 1.0 if bfirst[j] == units[j] else 0.0,
-                        "log_pos": float(np.log1p(j)), "log_block_rank": float(np.log1p(brank[j])),
-                        "len2": 1.0 if length == 2 else 0.0, "len3": 1.0 if length == 3 else 0.0,
-                        "chars": span_chars / self.max_chars,
-                    }
-                    for name, value in window.items():
-                        win_cols.setdefault(name, []).append(value)
+            # Windows of 1..max_sentences consecutive sentences, in the order (first sentence, length); a
+            # window longer than max_chars is kept only as one sentence.
+            has = np.asarray([[t in self._unit_terms(int(u)) for t in q_list] for u in units.tolist()],
+                             dtype=bool).reshape(m, len(q_list))
+            js: list[np.ndarray] = []
+            ks: list[np.ndarray] = []
+            accs: list[np.ndarray] = []
+            seens: list[np.ndarray] = []
+            acc = np.zeros_like(uvec)
+            seen = np.zeros_like(has)
+            for length in range(1, self.max_sentences + 1):
+                if length > m:
+                    break
+                j = np.arange(m - length + 1)
+                k = j + length - 1
+                acc = acc[: len(j)] + uvec[k]  # the same additions, in the same order, as sentence by sentence
+                seen = seen[: len(j)] | has[k]
+                keep = (ends[k] - starts[j] <= self.max_chars) if length > 1 else np.ones(len(j), dtype=bool)
+                js.append(j[keep])
+                ks.append(k[keep])
+                accs.append(acc[keep])
+                seens.append(seen[keep])
+            jj, kk = np.concatenate(js), np.concatenate(ks)
+            order = np.lexsort((kk, jj))  # by first sentence, then length
+            jj, kk = jj[order], kk[order]
+            pooled = np.concatenate(accs)[order]
+            covered = np.concatenate(seens)[order]
+            norms = np.sqrt(np.einsum("ij,ij->i", pooled, pooled))
+            norms[norms == 0] = 1.0
+            dense_win = (pooled @ q_vec).astype(np.float64) / norms
+            total = float(q_weight.sum())
+            total_rest = float(w_rest.sum())
+            length_arr = kk - jj + 1
+            span_chars = (ends[kk] - starts[jj]).astype(np.float64)
+            dense_max = sims[jj].astype(np.float64)
+            for offset in range(1, self.max_sentences):
+                longer = jj + offset <= kk
+                dense_max[longer] = np.maximum(dense_max[longer], sims[jj[longer] + offset])
+            cols = {
+                "dense_win": dense_win, "dense_match": np.maximum(dense_win, passage["dense_qhead"]),
+                "dense_max": dense_max,
+                "dense_first": sims[jj].astype(np.float64), "dense_block": dense_block[jj].astype(np.float64),
+                "dense_block_first": dense_bfirst[jj].astype(np.float64),
+                "lex_win": covered @ q_weight / total if total else np.zeros(len(jj)),
+                "lex_rest": covered @ w_rest / total_rest if total_rest else np.zeros(len(jj)),
+                "first_in_par": new_par[jj].astype(np.float64),
+                "first_in_sec": ((jj == 0) & first_of_section).astype(np.float64),
+                "first_block": (brank[jj] == 0).astype(np.float64),
+                "first_in_block": (bfirst[jj] == units[jj]).astype(np.float64),
+                "log_pos": np.log1p(jj.astype(np.float64)), "log_block_rank": np.log1p(brank[jj].astype(np.float64)),
+                "len2": (length_arr == 2).astype(np.float64), "len3": (length_arr == 3).astype(np.float64),
+                "chars": span_chars / self.max_chars,
+            }
+            for name, values in cols.items():
+                win_cols.setdefault(name, []).append(values)
+            items.extend(Window(ci, r, doc, int(starts[a]), int(ends[b]), int(b - a + 1), int(blocks[a]))
+                         for a, b in zip(jj.tolist(), kk.tolist(), strict=True))
             passages.append(passage)
             per_passage.append(len(items) - n_before)
         counts = np.asarray(per_passage, dtype=np.int64)
         features = np.column_stack([
-            np.asarray(win_cols[name], dtype=np.float64) if name in win_cols
+            np.concatenate(win_cols[name]).astype(np.float64) if name in win_cols
             else np.repeat(np.asarray([p[name] for p in passages], dtype=np.float64), counts)
             for name in WINDOW_FEATURES])
         return Windows(items, features)

@@ -14,6 +14,10 @@ How a message is checked, in short:
 3. An escalate match only counts when it is not negated ("no fever", "bukhar nahi hai") and not a
    general or hypothetical question ("can it cause bleeding?", "what if I get a fever?") -- unless
    something in the same clause says it is happening now ("I have", "since", "right now").
+4. Tamil script, Devanagari and romanised Tamil and Hindi are checked the same way (issue 14): Indic
+   words are whole tokens with their vowel signs, spellings that look alike are folded together, and
+   the escalation message is shown in the patient's language and letters, the numbers first (the
+   ``languages`` section of the rules file; :attr:`SafetyVerdict.language` says which).
 
 Everything is compiled once at load; :meth:`SafetyChecker.check` takes about 0.1 ms per message
 (``python bench/bench_safety.py``).
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from typing import Any, Literal, cast
 import yaml
 
 from qa.errors import ClinicQAError
+from qa.language import Script, detect_script
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,8 @@ class SafetyVerdict:
     message: str  # the plain-words text to show (escalate/refer); "" for answer
     phones: tuple[str, ...]  # escalate: emergency numbers first, then the clinic; refer: the clinic
     matched: str | None  # the text of the message that matched (for explainability)
+    # BCP 47 tag of the language ``message`` is written in: "en", "ta", "hi", "ta-Latn", "hi-Latn".
+    language: str = "en"
 
     @property
     def escalate(self) -> bool:
@@ -90,6 +98,16 @@ ANSWER = SafetyVerdict(action="answer", rule=None, message="", phones=(), matche
 
 
 @dataclass(frozen=True)
+class _Combo:
+    """An ``all:`` pattern: every part must occur in the same sentence (scope "sentence") or anywhere in
+    the message (scope "message")."""
+
+    parts: tuple[re.Pattern[str], ...]
+    scope: Literal["sentence", "message"]
+    ascii: bool  # no part needs Tamil or Devanagari letters
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule from the rules file, with its patterns compiled."""
 
@@ -99,10 +117,30 @@ class Rule:
     message: str  # template with {emergency}, {clinic_phone}, {clinic_name}
     context: Literal["default", "any"]  # "any": escalate even on general questions
     patterns: tuple[str | tuple[str, ...], ...]  # as written (after term expansion)
-    simple: re.Pattern[str] | None  # every single-part pattern, as one alternation
+    simple: re.Pattern[str] | None  # every single-part all-ASCII pattern, as one alternation
+    simple_indic: re.Pattern[str] | None  # every single-part pattern with Tamil/Devanagari letters
     # `all:` patterns: every part must occur in the same sentence (scope "sentence") or anywhere in
     # the message (scope "message").
-    combos: tuple[tuple[tuple[re.Pattern[str], ...], Literal["sentence", "message"]], ...]
+    combos: tuple[_Combo, ...]
+
+
+@dataclass(frozen=True)
+class _Cue:
+    """A list of context patterns: the all-ASCII ones and those with Tamil/Devanagari letters, compiled apart
+    so that English text never runs the second."""
+
+    plain: re.Pattern[str] | None
+    indic: re.Pattern[str] | None
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        """The first match at or after ``pos``, as one alternation of all the patterns would find it."""
+        first = self.plain.search(text, pos) if self.plain is not None else None
+        if self.indic is None or text.isascii():
+            return first
+        other = self.indic.search(text, pos)
+        if first is None or (other is not None and other.start() < first.start()):
+            return other
+        return first
 
 
 @dataclass(frozen=True)
@@ -115,12 +153,27 @@ class Cues:
     negation_after: frozenset[str]
     negation_after_skip: frozenset[str]
     negation_after_end: frozenset[str]
+    negation_after_or: frozenset[str]  # "sujan ya laali nahi hai": "ya" and the word after it are skipped
     clause_breaks: frozenset[str]
-    conditional: re.Pattern[str] | None
-    hypothetical: re.Pattern[str] | None
-    current: re.Pattern[str] | None
-    history: re.Pattern[str] | None  # "2 years ago", "history of": past, not now ...
-    recent: re.Pattern[str] | None  # ... unless also "now", "again", "since", "today"
+    conditional: _Cue | None
+    # Tamil and Hindi put "if" after the red flag: "நெஞ்சு வலி வந்தால்", "dard ho to".
+    conditional_after: _Cue | None
+    hypothetical: _Cue | None
+    current: _Cue | None
+    history: _Cue | None  # "2 years ago", "history of": past, not now ...
+    recent: _Cue | None  # ... unless also "now", "again", "since", "today"
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language escalations are shown in besides English (the ``languages`` section of the rules file)."""
+
+    code: str  # BCP 47: "ta", "hi", "ta-Latn", "hi-Latn"
+    name: str
+    script: Script  # the script its messages are written in, and that tells a message is in it
+    or_word: str  # joins the emergency numbers: "108 அல்லது 112"
+    markers: frozenset[str]  # Latin-script languages: words that tell it from English and from each other
+    messages: Mapping[str, str]  # rule id or "default" -> template; the emergency numbers come first
 
 
 @dataclass(frozen=True)
@@ -133,6 +186,7 @@ class RuleSet:
     fuzzy_words: tuple[str, ...]
     known_words: frozenset[str]  # never fuzzy-corrected
     source: str
+    languages: tuple[Language, ...] = ()
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -180,11 +234,95 @@ _TERM_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,\})")
 
 
-_TOP_LEVEL_KEYS = frozenset({"version", "spelling", "fuzzy_words", "not_typos", "terms", "context", "rules"})
+# Letters and vowel signs of Devanagari (without the danda and double danda, which end sentences) and of
+# Tamil: the tokeniser keeps them in one word. Python's \w and \b do not count the vowel signs (Unicode
+# categories Mn/Mc) as word characters, so they would cut "வலிக்குது" after "வலி". In a pattern with Tamil
+# or Devanagari letters, \w therefore means any character of a word and the pattern's edges are word
+# edges: in the normalised text every word and every punctuation mark (.,;:!?) is a token between single
+# spaces, so a word character is anything but a space or one of those marks.
+_INDIC_CHARS = "\u0900-\u0963\u0966-\u097f\u0b80-\u0bff"
+_WORD_CLASS = "[^\\s.,;:!?]"
+_WORD_START = "(?<![^\\s.,;:!?])"
+_WORD_END = "(?![^\\s.,;:!?])"
+_BARE_W = re.compile(r"(?<!\\)((?:\\\\)*)\\w")
+
+
+# Spellings that differ only in what a reader does not notice are made one: Unicode NFC, the Devanagari
+# nukta dropped (ज़्यादा = ज्यादा) and the chandrabindu written as anusvara (साँस = सांस), zero-width
+# joiners removed, Devanagari and Tamil digits as ASCII digits. Messages and patterns are both folded.
+_FOLD = str.maketrans(
+    {"\u200c": None, "\u200d": None, "\u093c": None, "\u0901": "\u0902"}
+    | {chr(0x0966 + d): str(d) for d in range(10)} | {chr(0x0BE6 + d): str(d) for d in range(10)}
+)
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", text).translate(_FOLD)
+
+
+def _wrap(expanded: str, *more: str) -> str:
+    """Patterns as matched: whole words, any of them (the first that matches wins, as in an alternation
+    of each wrapped alone; the word edge before them is checked once, which is much faster). Patterns with
+    Tamil or Devanagari letters count their vowel signs as word characters; all-ASCII ones (English,
+    romanised Tamil and Hindi) are matched exactly as Python's \\b and \\w read them. Do not mix the two."""
+    patterns = (expanded, *more)
+    if all(p.isascii() for p in patterns):
+        return r"\b(?:" + "|".join(f"(?:{p})" for p in patterns) + r")\b"
+    bodies = [_BARE_W.sub(lambda m: m.group(1) + _WORD_CLASS, p) for p in patterns]
+    return f"{_WORD_START}(?:" + "|".join(f"(?:{b})" for b in bodies) + f"){_WORD_END}"
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern ("a|b(c|d)" -> ["a", "b(c|d)"])."""
+    out: list[str] = []
+    start, depth, in_class, i = 0, 0, False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
+def _split_by_script(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(all-ASCII, with Tamil/Devanagari letters): each pattern's top-level alternatives sorted into the
+    two, so that "साल पहले|saal pehle" still finds "saal pehle" in a message in Latin letters."""
+    plain: list[str] = []
+    indic: list[str] = []
+    for p in patterns:
+        if p.isascii():
+            plain.append(p)
+            continue
+        for alt in _alternatives(p):
+            (plain if alt.isascii() else indic).append(alt)
+    return plain, indic
+
+
+_TOP_LEVEL_KEYS = frozenset(
+    {"version", "spelling", "fuzzy_words", "not_typos", "terms", "context", "rules", "languages"}
+)
 _CONTEXT_KEYS = frozenset({
     "negation", "negation_fillers", "negation_window", "negation_after", "negation_after_skip",
-    "negation_after_end", "clause_breaks", "conditional", "hypothetical", "current", "history", "recent",
+    "negation_after_end", "negation_after_or", "clause_breaks", "conditional", "conditional_after",
+    "hypothetical", "current", "history", "recent",
 })
+_LANGUAGE_KEYS = frozenset({"name", "script", "or", "markers", "messages"})
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-Latn)?")
 
 
 def _build(data: Any, source: str) -> RuleSet:
@@ -206,7 +344,7 @@ def _build(data: Any, source: str) -> RuleSet:
             raise SafetyRulesError(
                 source, f"'{what}' has a bare yes/no/on/off word; put it in quotes, e.g. \"no\""
             )
-        return [str(v).lower() for v in value]
+        return [_fold(str(v).lower()) for v in value]
 
     terms_raw = data.get("terms") or {}
     if not isinstance(terms_raw, dict):
@@ -217,7 +355,7 @@ def _build(data: Any, source: str) -> RuleSet:
             value = "|".join(value)
         if not isinstance(value, str) or not value.strip():
             raise SafetyRulesError(source, f"term {name!r} must be a pattern or a list of patterns")
-        terms[str(name)] = f"(?:{value})"
+        terms[str(name)] = f"(?:{_fold(value)})"
 
     def expand(pattern: str, rule: str | None) -> str:
         def sub(m: re.Match[str]) -> str:
@@ -226,7 +364,7 @@ def _build(data: Any, source: str) -> RuleSet:
                 raise SafetyRulesError(source, f"unknown term {{{name}}} in pattern {pattern!r}", rule)
             return terms[name]
 
-        return _TERM_REF.sub(sub, pattern)
+        return _TERM_REF.sub(sub, _fold(pattern))
 
     def compile_one(pattern: Any, rule: str | None, what: str) -> re.Pattern[str]:
         if not isinstance(pattern, str) or not pattern.strip():
@@ -237,17 +375,18 @@ def _build(data: Any, source: str) -> RuleSet:
                 source, f"pattern {pattern!r} nests open-ended repeats, which can be very slow", rule
             )
         try:
-            return re.compile(rf"\b(?:{expanded})\b")
+            return re.compile(_wrap(expanded))
         except re.error as e:
             raise SafetyRulesError(source, f"pattern {pattern!r} is not a valid regex ({e})", rule) from e
 
-    def compile_list(value: Any, what: str) -> re.Pattern[str] | None:
+    def compile_list(value: Any, what: str) -> _Cue | None:
         items = str_list(value, f"context.{what}")
         if not items:
             return None
         for item in items:
             compile_one(item, None, f"context.{what} entry")
-        return re.compile("|".join(rf"\b(?:{expand(i, None)})\b" for i in items))
+        plain, indic = _split_by_script([expand(i, None) for i in items])
+        return _Cue(re.compile(_wrap(*plain)) if plain else None, re.compile(_wrap(*indic)) if indic else None)
 
     # spelling & fuzzy words
     spelling_raw = data.get("spelling") or {}
@@ -255,7 +394,7 @@ def _build(data: Any, source: str) -> RuleSet:
         isinstance(k, str) and isinstance(v, str) for k, v in spelling_raw.items()
     ):
         raise SafetyRulesError(source, "'spelling' must map misspelt words to words")
-    spelling = {k.lower(): v.lower() for k, v in spelling_raw.items()}
+    spelling = {_fold(k.lower()): _fold(v.lower()) for k, v in spelling_raw.items()}
     fuzzy = tuple(str_list(data.get("fuzzy_words"), "fuzzy_words"))
     known = frozenset(fuzzy) | frozenset(str_list(data.get("not_typos"), "not_typos")) | frozenset(
         spelling.values()
@@ -281,8 +420,10 @@ def _build(data: Any, source: str) -> RuleSet:
         negation_after=words("negation_after"),
         negation_after_skip=words("negation_after_skip"),
         negation_after_end=words("negation_after_end"),
+        negation_after_or=words("negation_after_or"),
         clause_breaks=words("clause_breaks"),
         conditional=compile_list(ctx.get("conditional"), "conditional"),
+        conditional_after=compile_list(ctx.get("conditional_after"), "conditional_after"),
         hypothetical=compile_list(ctx.get("hypothetical"), "hypothetical"),
         current=compile_list(ctx.get("current"), "current"),
         history=compile_list(ctx.get("history"), "history"),
@@ -325,7 +466,8 @@ def _build(data: Any, source: str) -> RuleSet:
         if not isinstance(patterns_raw, list) or not patterns_raw:
             raise SafetyRulesError(source, "'patterns' must be a non-empty list", rid)
         simple: list[str] = []
-        combos: list[tuple[tuple[re.Pattern[str], ...], Literal["sentence", "message"]]] = []
+        simple_indic: list[str] = []
+        combos: list[_Combo] = []
         shown: list[str | tuple[str, ...]] = []
         for p in patterns_raw:
             if isinstance(p, dict):
@@ -337,27 +479,89 @@ def _build(data: Any, source: str) -> RuleSet:
                     )
                 if scope not in ("sentence", "message"):
                     raise SafetyRulesError(source, f"'scope' must be sentence or message, got {scope!r}", rid)
-                combos.append(
-                    (tuple(compile_one(part, rid, "each part of 'all'") for part in parts),
-                     cast(Literal["sentence", "message"], scope))
-                )
+                compiled = tuple(compile_one(part, rid, "each part of 'all'") for part in parts)
+                combos.append(_Combo(compiled, cast(Literal["sentence", "message"], scope),
+                                     all(c.pattern.isascii() for c in compiled)))
                 shown.append(tuple(expand(str(part), rid) for part in parts))
             else:
                 compile_one(p, rid, "each pattern")
-                simple.append(expand(str(p).strip(), rid))
-                shown.append(simple[-1])
-        joined = re.compile("|".join(rf"\b(?:{s})\b" for s in simple)) if simple else None
+                one = expand(str(p).strip(), rid)
+                plain, indic = _split_by_script([one])
+                simple += plain
+                simple_indic += indic
+                shown.append(one)
+        joined = re.compile(_wrap(*simple)) if simple else None
+        joined_indic = re.compile(_wrap(*simple_indic)) if simple_indic else None
         rules.append(
             Rule(
                 id=rid, kind=cast(RuleKind, kind), description=" ".join(description.split()),
                 message=" ".join(message.split()), context=cast(Literal["default", "any"], context),
-                patterns=tuple(shown), simple=joined, combos=tuple(combos),
+                patterns=tuple(shown), simple=joined, simple_indic=joined_indic, combos=tuple(combos),
             )
         )
-    log.debug("loaded %d safety rules from %s", len(rules), source)
+    languages = _build_languages(data.get("languages"), source, rules)
+    log.debug("loaded %d safety rules and %d languages from %s", len(rules), len(languages), source)
     return RuleSet(
-        rules=tuple(rules), cues=cues, spelling=spelling, fuzzy_words=fuzzy, known_words=known, source=source
+        rules=tuple(rules), cues=cues, spelling=spelling, fuzzy_words=fuzzy, known_words=known, source=source,
+        languages=languages,
     )
+
+
+_SCRIPT_NAMES = {"latin": Script.LATIN, "tamil": Script.TAMIL, "devanagari": Script.DEVANAGARI}
+
+
+def _build_languages(raw: Any, source: str, rules: Sequence[Rule]) -> tuple[Language, ...]:
+    """The ``languages`` section: per language its script, marker words and escalation messages."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise SafetyRulesError(source, "'languages' must map a language code (e.g. ta, hi-Latn) to its settings")
+    escalate_ids = {r.id for r in rules if r.kind == "escalate"}
+    out: list[Language] = []
+    scripts_seen: set[Script] = set()
+    for code, spec in raw.items():
+        where = f"languages.{code}"
+        if not isinstance(code, str) or not _LANGUAGE_CODE.fullmatch(code) or code == "en":
+            raise SafetyRulesError(source, f"{where}: the code must be like 'ta', 'hi' or 'ta-Latn' (English is "
+                                           "the rules' own 'message')")
+        if not isinstance(spec, dict) or set(spec) - _LANGUAGE_KEYS:
+            raise SafetyRulesError(source, f"{where} must be a mapping with keys {sorted(_LANGUAGE_KEYS)}")
+        name, script_name, or_word = spec.get("name"), spec.get("script"), spec.get("or")
+        if not isinstance(name, str) or not name.strip():
+            raise SafetyRulesError(source, f"{where}.name is missing")
+        if script_name not in _SCRIPT_NAMES:
+            raise SafetyRulesError(source, f"{where}.script must be one of {sorted(_SCRIPT_NAMES)}")
+        script = _SCRIPT_NAMES[script_name]
+        if not isinstance(or_word, str) or not or_word.strip():
+            raise SafetyRulesError(source, f"{where}.or (the word that joins the emergency numbers) is missing")
+        markers_raw = spec.get("markers") or []
+        if not isinstance(markers_raw, list) or not all(isinstance(m, str) for m in markers_raw):
+            raise SafetyRulesError(source, f"{where}.markers must be a list of words")
+        if script == Script.LATIN:
+            if not markers_raw:
+                raise SafetyRulesError(source, f"{where}.markers: a language written in Latin letters needs "
+                                               "words that tell it from English")
+        elif script in scripts_seen:
+            raise SafetyRulesError(source, f"{where}: another language is already written in {script_name}")
+        scripts_seen.add(script)
+        messages = spec.get("messages")
+        if not isinstance(messages, dict) or "default" not in messages:
+            raise SafetyRulesError(source, f"{where}.messages needs a 'default' escalation message")
+        for key, text in messages.items():
+            if key != "default" and key not in escalate_ids:
+                raise SafetyRulesError(source, f"{where}.messages.{key}: not an escalate rule's id")
+            if not isinstance(text, str) or not text.strip():
+                raise SafetyRulesError(source, f"{where}.messages.{key} is empty")
+            _check_template(text, source, f"{where}.messages.{key}")
+            if not text.lstrip().startswith("{emergency}"):
+                raise SafetyRulesError(source, f"{where}.messages.{key} must begin with {{emergency}}: the "
+                                               "emergency numbers come first")
+        out.append(Language(
+            code=code, name=name.strip(), script=script, or_word=or_word.strip(),
+            markers=frozenset(_fold(m.lower()) for m in markers_raw),
+            messages={k: " ".join(unicodedata.normalize("NFC", str(v)).split()) for k, v in messages.items()},
+        ))
+    return tuple(out)
 
 
 def _check_template(message: str, source: str, rid: str) -> None:
@@ -376,7 +580,10 @@ def _check_template(message: str, source: str, rid: str) -> None:
 
 # ------------------------------------------------------------------------------ text analysis
 
-_TOKEN = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['’`][^\W_]+)*|[.,;:!?]|\n")
+# A word is letters, digits and (Devanagari, Tamil) vowel signs and joiners: "நெஞ்சுவலி" is one word.
+_LETTER = f"(?:[^\\W_]|[{_INDIC_CHARS}\u200c\u200d])"
+_TOKEN = re.compile(rf"\d+(?:\.\d+)+|{_LETTER}+(?:['’`]{_LETTER}+)*|[.,;:!?\u0964\u0965]|\n")
+_FULL_STOPS = frozenset({"\n", "\u0964", "\u0965"})  # a line break, the danda and double danda end a sentence
 _SENTENCE_END = frozenset({".", "?", "!"})
 _CONTRACTIONS = {
     "cant": "can't", "cannot": "can't", "dont": "don't", "doesnt": "doesn't", "didnt": "didn't",
@@ -431,6 +638,8 @@ class _Normaliser:
 
     def word(self, raw: str) -> str:
         w = raw.lower().replace("’", "'").replace("`", "'")
+        if not w.isascii():
+            w = _fold(w)
         w = _CONTRACTIONS.get(w, w)
         w = self._spelling.get(w, w)
         if len(w) < 5 or w in self._known or not w.isalpha():
@@ -448,11 +657,13 @@ class _Normaliser:
         return hit
 
     def __call__(self, text: str) -> _Doc:
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
         tokens: list[str] = []
         ostart: list[int] = []
         oend: list[int] = []
         for m in _TOKEN.finditer(text):
-            tok = "." if m.group() == "\n" else self.word(m.group())
+            tok = "." if m.group() in _FULL_STOPS else self.word(m.group())
             if tok == "not" and tokens and tokens[-1] == "can":  # "can not" -> "can't"
                 tokens[-1] = "can't"
                 oend[-1] = m.end()
@@ -549,6 +760,18 @@ class SafetyChecker:
             "clinic_name": clinic_name,
         }
         self._messages = {r.id: r.message.format_map(values) for r in rules.rules}
+        # Escalation messages in the patients' other languages: (language, rule) -> text.
+        self._localised: dict[tuple[str, str], str] = {}
+        for lang in rules.languages:
+            numbers = {**values, "emergency": f" {lang.or_word} ".join(self.emergency_numbers)}
+            for r in rules.rules:
+                if r.kind == "escalate":
+                    text = lang.messages.get(r.id, lang.messages["default"])
+                    self._localised[(lang.code, r.id)] = text.format_map(numbers)
+        self._by_script: dict[Script, str] = {
+            lang.script: lang.code for lang in rules.languages if lang.script != Script.LATIN
+        }
+        self._latin = tuple((lang.code, lang.markers) for lang in rules.languages if lang.script == Script.LATIN)
         self._phones: dict[str, tuple[str, ...]] = {
             "escalate": (*self.emergency_numbers, clinic_phone),
             "refer": (clinic_phone,),
@@ -591,12 +814,38 @@ class SafetyChecker:
         for rule in self._order:
             hit = self._first_hit(rule, doc)
             if hit is not None:
-                log.info("safety: %s by rule %s", rule.kind, rule.id)
+                text, language = self._messages[rule.id], "en"
+                if rule.kind == "escalate":  # referrals stay in English: their rules are English only
+                    patient = self._language(doc)
+                    localised = self._localised.get((patient, rule.id))
+                    if localised is not None:
+                        text, language = localised, patient
+                log.info("safety: %s by rule %s (%s)", rule.kind, rule.id, language)
                 return SafetyVerdict(
-                    action=rule.kind, rule=rule.id, message=self._messages[rule.id],
-                    phones=self._phones[rule.kind], matched=doc.original_text(*hit.span),
+                    action=rule.kind, rule=rule.id, message=text, phones=self._phones[rule.kind],
+                    matched=doc.original_text(*hit.span), language=language,
                 )
         return ANSWER
+
+    def language(self, message: str) -> str:
+        """The language an escalation for ``message`` is shown in: "en" or a code of the rules file's
+        ``languages`` ("ta", "hi", "ta-Latn", "hi-Latn")."""
+        return self._language(self._normalise(message)) if message.strip() else "en"
+
+    def _language(self, doc: _Doc) -> str:
+        script = detect_script(doc.original)
+        code = self._by_script.get(script)
+        if code is not None:
+            return code
+        if script != Script.LATIN or not self._latin:
+            return "en"
+        # Romanised Tamil or Hindi: the one with the most of its marker words; English when none.
+        best, best_n = "en", 0
+        for code, markers in self._latin:
+            n = sum(1 for t in doc.tokens if t in markers)
+            if n > best_n:
+                best, best_n = code, n
+        return best
 
     def explain(self, message: str) -> list[tuple[str, str, str]]:
         """Every (rule, matched text, outcome) for a message -- to help clinicians edit rules."""
@@ -618,21 +867,33 @@ class SafetyChecker:
 
     def _candidates(self, rule: Rule, doc: _Doc) -> Iterator[tuple[_Hit, bool]]:
         judge = rule.kind == "escalate"
-        if rule.simple is not None:
-            for m in rule.simple.finditer(doc.norm):
+        indic = not doc.norm.isascii()  # patterns with Tamil/Devanagari letters cannot match otherwise
+        for joined in (rule.simple, rule.simple_indic if indic else None):
+            if joined is None:
+                continue
+            for m in joined.finditer(doc.norm):
                 a, b = doc.token_range(m.start(), m.end())
                 hit = _Hit(a, b, (a, b))
                 yield hit, (not judge) or self._counts(rule, doc, a, b)
-        for parts, scope in rule.combos:
+        for combo in rule.combos:
+            if not (indic or combo.ascii):
+                continue
+            parts, scope = combo.parts, combo.scope
             ranges = doc.sentences if scope == "sentence" else [(0, len(doc.tokens))]
             for s_a, s_b in ranges:
                 if s_a >= s_b:  # a message with no words at all (only symbols or control characters)
                     continue
                 text = doc.text(s_a, s_b)
                 base = doc.nstart[s_a]
-                others = [p.search(text) for p in parts[1:]]
-                found = [m for m in others if m is not None]
-                if len(found) < len(others):
+                if parts[0].search(text) is None:  # the usual case, and the cheapest way to find out
+                    continue
+                found: list[re.Match[str]] = []
+                for p in parts[1:]:  # stop at the first part that is missing
+                    m_other = p.search(text)
+                    if m_other is None:
+                        break
+                    found.append(m_other)
+                if len(found) < len(parts) - 1:
                     continue
                 for m in parts[0].finditer(text):
                     a, b = doc.token_range(base + m.start(), base + m.end())
@@ -661,6 +922,15 @@ class SafetyChecker:
                 if cond.start() < at:
                     return False  # "if I get a fever ..." / "what if ..."
                 region = ctext[: cond.start()]
+        if cues.conditional_after is not None:
+            # "நெஞ்சு வலி வந்தால் ...", "seene mein dard ho to ...": hypothetical, unless the red flag is
+            # said to be happening before the "if" ("kaichal iruku, injection pottaa ...").
+            end_at = min(len(ctext), doc.nstart[b - 1] + len(doc.tokens[b - 1]) - doc.nstart[c_a])
+            after = cues.conditional_after.search(ctext, end_at)
+            if after is not None and not (
+                cues.current is not None and cues.current.search(ctext[end_at : after.start()])
+            ):
+                return False
         if (
             cues.history is not None and cues.history.search(ctext)
             and not (cues.recent is not None and cues.recent.search(ctext))
@@ -689,10 +959,18 @@ class SafetyChecker:
             if t not in cues.negation_fillers:
                 break
             i -= 1
-        # Hindi-style: "bukhar nahi hai", "chest mein dard toh nahi hai"
-        j = b
-        while j < len(tokens) and j - b < 2 and tokens[j] in cues.negation_after_skip:
-            j += 1
+        # Hindi- and Tamil-style: "bukhar nahi hai", "chest mein dard toh nahi hai", "காய்ச்சல் இல்லை",
+        # "sujan ya laali nahi hai" (a joining word and the word after it are skipped once)
+        j, skipped, joined = b, 0, False
+        while j < len(tokens):
+            if skipped < 2 and tokens[j] in cues.negation_after_skip:
+                j += 1
+                skipped += 1
+            elif not joined and tokens[j] in cues.negation_after_or and j + 2 < len(tokens):
+                j += 2
+                joined = True
+            else:
+                break
         if j < len(tokens) and tokens[j] in cues.negation_after:
             following = tokens[j + 1] if j + 1 < len(tokens) else ""
             return following in cues.negation_after_end

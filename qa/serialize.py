@@ -46,8 +46,8 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "citations": [citation_to_dict(c) for c in answer.citations],
         "alternatives": [candidate_to_dict(c) for c in answer.alternatives],
         "best_candidate": candidate_to_dict(best) if best is not None else None,
-        "escalation": ({"rule": esc.rule, "message": esc.message, "phones": list(esc.phones)}
-                       if esc else None),
+        "escalation": ({"rule": esc.rule, "message": esc.message, "phones": list(esc.phones),
+                        "language": esc.language} if esc else None),
         "answer_id": answer.answer_id,
         "latency_ms": answer.latency_ms,
     }

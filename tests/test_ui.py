@@ -101,6 +101,17 @@ def test_an_escalation_shows_the_emergency_numbers_first_and_never_an_answer() -
     assert out.index('href="tel:108"') < out.index('href="tel:112"') < out.index('href="tel:+911"')
 
 
+@pytest.mark.parametrize(("language", "shown"), [("ta", "ta"), ("hi-Latn", "hi-Latn"), ('x" onclick="y', "en")])
+def test_an_escalation_message_is_marked_with_its_language(language: str, shown: str) -> None:
+    text = "108 அல்லது 112 — இப்போதே அழையுங்கள் <b>"
+    esc_ = Escalation(rule="chest_pain", message=text, phones=("108", "112"), language=language)
+    answer = Answer(question="q", abstained=True, reason=Reason.EMERGENCY, confidence=0.0, message=text,
+                    escalation=esc_)
+    out = answer_html(answer, contact="c", clinic_phone="+91 1")
+    assert f'<p class="cqa-escalation-message" lang="{shown}">{esc(text)}</p>' in out
+    assert "அல்லது" in out and "<b>" not in out and "onclick" not in out
+
+
 def test_an_abstention_says_so_and_gives_the_contact_without_the_weak_candidate() -> None:
     weak = _answer("Parking is near. Free on Sundays.", "Free on Sundays.")
     answer = Answer(question="q", abstained=True, reason=Reason.LOW_CONFIDENCE, confidence=0.2, best=weak.best,
@@ -238,7 +249,9 @@ def test_embed_demo_page_shows_and_uses_the_snippet(client: TestClient) -> None:
     r = client.get("/embed-demo")
     assert r.status_code == 200
     assert '&lt;iframe src=&quot;http://testserver/ui/&quot; title=&quot;Ask Atlas Pain Care' in r.text
-    assert '<iframe src="http://testserver/ui/" title="Ask Atlas Pain Care' in r.text
+    # beside the iliopsoas page, the chat is embedded with that page's procedure
+    assert '<iframe src="http://testserver/ui/?procedure=iliopsoas-injection" title="Ask Atlas Pain Care' in r.text
+    assert "<h2>Iliopsoas Injection</h2>" in r.text and "leg may feel heavy or weak" in r.text
     # The chat may be framed by the clinic's own site only (CSP frame-ancestors from CLINICQA_CORS_ORIGINS).
     assert "frame-ancestors 'self'" in client.get("/ui/").headers["content-security-policy"]
 
@@ -262,7 +275,7 @@ def test_with_the_log_down_the_chat_answers_feedback_and_reports_say_unavailable
         chat, team = PatientChat(service), ContentTeam(service)
 
         async def run() -> tuple[Any, ...]:
-            reply = await chat.respond("will my leg feel weak?", [], {}, None)  # type: ignore[arg-type]
+            reply = await chat.respond("will my leg feel weak?", [], {}, None, [], None)  # type: ignore[arg-type]
             like = gr.LikeData(None, {"index": 1, "value": "", "liked": True})
             saved = await chat.feedback(reply[3], like)
             rate = await team.abstention("Last 30 days")
@@ -287,10 +300,45 @@ def test_the_chat_echoes_the_question_without_bidi_or_zero_width_characters(clie
     chat = PatientChat(client.app.state.service)  # type: ignore[attr-defined]
 
     async def run() -> Any:
-        return await chat.respond("will my \u202eleg\u202c feel\u200b weak?", [], {}, None)  # type: ignore[arg-type]
+        return await chat.respond("will my \u202eleg\u202c feel\u200b weak?", [], {}, None, [], None)  # type: ignore[arg-type]
 
     history = client.portal.call(run)[1]  # type: ignore[union-attr]
     assert history[0]["content"] == "will my leg feel weak?"
+
+
+def test_the_chat_takes_its_procedure_from_the_address_and_ignores_an_unknown_one(client: TestClient) -> None:
+    from types import SimpleNamespace
+
+    from ui.patient import PatientChat
+
+    chat = PatientChat(client.app.state.service)  # type: ignore[attr-defined]
+    known, note = chat.page_context(SimpleNamespace(query_params={"procedure": "iliopsoas-injection"}))  # type: ignore[arg-type]
+    assert known["value"] == "iliopsoas-injection" and note == ""
+    assert ("Iliopsoas Injection", "iliopsoas-injection") in known["choices"]
+    assert known["choices"][0] == ("Any procedure", "")
+    unknown, note = chat.page_context(SimpleNamespace(query_params={"procedure": "<b>knee</b>"}))  # type: ignore[arg-type]
+    assert unknown["value"] == "" and "is not one the assistant knows about" in note and "<b>" not in note
+    asked, status = chat.change_procedure("genicular-nerve-block")
+    assert asked == [] and "Now answering about Genicular Nerve Block." in status
+
+
+def test_the_chat_sends_the_previous_questions_and_keeps_at_most_five(client: TestClient) -> None:
+    from ui.patient import PatientChat
+
+    chat = PatientChat(client.app.state.service)  # type: ignore[attr-defined]
+
+    async def run() -> Any:
+        first = await chat.respond("will my leg feel weak?", [], {}, "iliopsoas-injection", [], None)  # type: ignore[arg-type]
+        second = await chat.respond("how long does that last?", first[1], first[3], "iliopsoas-injection",
+                                    first[5], None)  # type: ignore[arg-type]
+        full = await chat.respond("and after?", [], {}, None, [f"q{i}?" for i in range(5)], None)  # type: ignore[arg-type]
+        return first, second, full
+
+    first, second, full = client.portal.call(run)  # type: ignore[union-attr]
+    assert first[5] == ["will my leg feel weak?"]
+    assert "leg may feel heavy or weak for a few hours" in second[1][-1]["content"]
+    assert second[5] == ["will my leg feel weak?", "how long does that last?"]
+    assert full[5] == ["q1?", "q2?", "q3?", "q4?", "and after?"]
 
 
 def test_every_starter_question_of_the_clinic_corpus_is_answered(engine: Any) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from qa.context import MAX_HISTORY, Context
 from qa.errors import InputError
 from qa.starters import answered_starters
 from qa.text import strip_invisible
@@ -24,6 +25,7 @@ logger = logging.getLogger("clinicqa.ui")
 
 STARTERS = 6
 Message = dict[str, str]
+ANY_PROCEDURE = ""  # the dropdown's value for "any procedure"
 
 
 def _client(request: gr.Request | None) -> str:
@@ -56,27 +58,33 @@ class PatientChat:
         self.service = service
         self._starters: tuple[str, list[str]] | None = None  # (index build id, starter questions)
 
-    async def respond(self, message: str, history: list[Message], ids: dict[int, str],
-                      request: gr.Request) -> tuple[str, list[Message], list[Message], dict[int, str], str]:
-        """(cleared textbox, chat, history state, answer ids by message index, status line)."""
+    async def respond(self, message: str, history: list[Message], ids: dict[int, str], procedure: str | None,
+                      asked: list[str], request: gr.Request
+                      ) -> tuple[str, list[Message], list[Message], dict[int, str], str, list[str]]:
+        """(cleared textbox, chat, history state, answer ids by message index, status line, the patient's
+        previous questions). The procedure chosen above the chat and the previous questions (held by this
+        browser session only, at most 5) are sent with the question as its context."""
         text = strip_invisible(message or "").strip()  # echoed below: no right-to-left override
+        asked = list(asked or [])
         if not text:
-            return message, history, history, ids, status_html("Type a question first, then press Enter.")
+            return message, history, history, ids, status_html("Type a question first, then press Enter."), asked
         service = self.service
         settings = service.settings
         limiter = service.limiters["ask"]
         wait = limiter.check(_client(request))
         if wait > 0:
             return message, history, history, ids, status_html(
-                f"Too many questions in a short time; please wait {limiter.retry_after(wait)} seconds.")
+                f"Too many questions in a short time; please wait {limiter.retry_after(wait)} seconds."), asked
         answer_id = ""
+        context = (Context(procedure=procedure or None, history=tuple(asked[-MAX_HISTORY:]))
+                   if procedure or asked else None)
         try:
             answer, _cached, _version = await service.ask(text, procedure=None, category=None,
-                                                          audience="patient")
+                                                          audience="patient", context=context)
             reply = answer_html(answer, contact=settings.contact_message(), clinic_phone=settings.clinic_phone)
             answer_id = answer.answer_id
         except InputError as err:
-            return message, history, history, ids, status_html(str(err))
+            return message, history, history, ids, status_html(str(err)), asked
         except Exception as err:  # not ready, or a bug: say so, keep the chat usable
             logger.warning("patient chat: could not answer (%s)", type(err).__name__)
             reply = ('<div class="cqa-abstain"><p><strong>The assistant is not available right now.</strong>'
@@ -85,7 +93,35 @@ class PatientChat:
         new_ids = dict(ids)
         if answer_id:
             new_ids[len(new) - 1] = answer_id
-        return "", new, new, new_ids, ""
+        return "", new, new, new_ids, "", [*asked, text][-MAX_HISTORY:]
+
+    def procedures(self) -> list[tuple[str, str]]:
+        """(title, slug) of every procedure of the serving index, "Any procedure" first."""
+        try:
+            known = self.service.engine.procedures
+        except Exception:  # no index loaded yet: only "any procedure"
+            return [("Any procedure", ANY_PROCEDURE)]
+        return [("Any procedure", ANY_PROCEDURE), *sorted((known.title(p), p) for p in known.known())]
+
+    def page_context(self, request: gr.Request) -> tuple[Any, str]:
+        """On page load: the procedure dropdown, set from the address's ``?procedure=`` when it names a
+        known procedure; an unknown one is ignored with a note (never an error page)."""
+        choices = self.procedures()
+        params = dict(getattr(request, "query_params", None) or {}) if request is not None else {}
+        wanted = strip_invisible(str(params.get("procedure", "") or "")).strip()[:100]
+        known = {slug for _, slug in choices}
+        note = ""
+        if wanted and wanted not in known:
+            note = status_html(f"This page's procedure ({wanted}) is not one the assistant knows about; "
+                               "answering about any procedure. You can choose one above.")
+            wanted = ANY_PROCEDURE
+        return gr.update(choices=choices, value=wanted), note
+
+    def change_procedure(self, procedure: str | None) -> tuple[list[str], str]:
+        """A new procedure (or none) starts a new thread: forget the previous questions."""
+        title = next((t for t, slug in self.procedures() if slug == (procedure or ANY_PROCEDURE)), "")
+        text = (f"Now answering about {title}." if procedure else "Now answering about any procedure.")
+        return [], status_html(text if title else "")
 
     async def feedback(self, ids: dict[int, str], data: gr.LikeData) -> str:
         """Store a thumbs up/down on the answer it was given to."""
@@ -123,6 +159,13 @@ def build_patient_app(service: Service) -> gr.Blocks:
     settings = service.settings
     with gr.Blocks(title=f"Ask {settings.clinic_name}", analytics_enabled=False) as demo:
         gr.HTML(notice_html(service))
+        with gr.Row(equal_height=True, elem_classes="cqa-context"):
+            procedure = gr.Dropdown(
+                choices=chat.procedures(), value=ANY_PROCEDURE, label="Answering about", scale=5,
+                elem_id="cqa-procedure", interactive=True, filterable=False,
+            )
+            clear_procedure = gr.Button("Clear procedure", size="sm", variant="secondary", scale=1, min_width=90,
+                                        elem_id="cqa-procedure-clear")
         chatbot = gr.Chatbot(
             label="Conversation with the clinic assistant", buttons=["copy"], height=440,
             feedback_options=("Like", "Dislike"), elem_id="cqa-chat",
@@ -137,17 +180,22 @@ def build_patient_app(service: Service) -> gr.Blocks:
         status = gr.HTML("", elem_id="cqa-status")
         history = gr.State([])
         ids = gr.State({})
-        outputs: list[Any] = [question, chatbot, history, ids, status]
-        question.submit(chat.respond, [question, history, ids], outputs, api_name="ask")
-        ask.click(chat.respond, [question, history, ids], outputs, api_visibility="private")
+        asked = gr.State([])  # the patient's previous questions: this browser session only
+        outputs: list[Any] = [question, chatbot, history, ids, status, asked]
+        question.submit(chat.respond, [question, history, ids, procedure, asked], outputs, api_name="ask")
+        ask.click(chat.respond, [question, history, ids, procedure, asked], outputs, api_visibility="private")
         with gr.Column(visible=False, elem_classes="cqa-starters") as starter_box:
             gr.HTML('<h2 style="font-size:1rem;margin:.4rem 0 0 0">Suggested questions</h2>')
             with gr.Row():
                 buttons = [gr.Button("", size="sm", variant="secondary", visible=False) for _ in range(STARTERS)]
         for button in buttons:
-            button.click(chat.respond, [button, history, ids], outputs, api_visibility="private")
+            button.click(chat.respond, [button, history, ids, procedure, asked], outputs, api_visibility="private")
         chatbot.like(chat.feedback, [ids], [status], api_visibility="private")
-        # The chat's clear button empties the conversation: forget its history and answer ids too.
-        chatbot.clear(lambda: ([], {}, ""), None, [history, ids, status], api_visibility="private")
+        # The chat's clear button empties the conversation: forget its history, answer ids and questions too.
+        chatbot.clear(lambda: ([], {}, "", []), None, [history, ids, status, asked], api_visibility="private")
+        procedure.input(chat.change_procedure, [procedure], [asked, status], api_visibility="private")
+        clear_procedure.click(lambda: ANY_PROCEDURE, None, [procedure], api_visibility="private").then(
+            chat.change_procedure, [procedure], [asked, status], api_visibility="private")
+        demo.load(chat.page_context, None, [procedure, status], api_visibility="private")
         demo.load(chat.starters, None, [*buttons, starter_box], api_visibility="private")
     return demo

@@ -73,16 +73,21 @@ def source_line(citation: Citation | None, *, title: str, section: str, doc_id: 
             f"{esc(label)}</a>{badge(synthetic)}</p>")
 
 
+_LANG_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?")
+
+
 def escalation_html(answer: Answer) -> str:
     """An alert: the emergency numbers first, as call links, then the safety rule's message. Nothing
     from the clinic's pages is ever shown with it."""
     esc_ = answer.escalation
     phones = esc_.phones if esc_ is not None else ()
     message = esc_.message if esc_ is not None else answer.message
+    # The message may be in Tamil or Hindi (script or Latin letters): say so, for screen readers and fonts.
+    lang = esc_.language if esc_ is not None and _LANG_TAG.fullmatch(esc_.language) else "en"
     calls = " ".join(tel_link(p, css="cqa-call") for p in phones)
     first = f'<p class="cqa-call-line">Call {calls}</p>' if calls else ""
     return (f'<div class="cqa-escalation" role="alert"><p class="cqa-alert-title"><strong>This may be an '
-            f"emergency.</strong></p>{first}<p>{esc(message)}</p></div>")
+            f'emergency.</strong></p>{first}<p class="cqa-escalation-message" lang="{lang}">{esc(message)}</p></div>')
 
 
 def _language_note(answer: Answer) -> str:
@@ -191,18 +196,6 @@ def search_results_html(hits: Sequence[SearchHit], query: str = "") -> str:
 
 def page_html(page: Page, info: DocumentInfo | None, clinic_name: str) -> str:
     """A stand-alone HTML view of one corpus page, with an anchor on every section heading."""
-    body: list[str] = []
-    pos = 0
-    text = page.text
-    for h in sorted(page.headings, key=lambda h: h.start):
-        if h.start < pos:
-            continue
-        body.append(_paragraphs(text[pos:h.start]))
-        heading = text[h.start:h.end].strip()
-        level = min(6, max(2, h.level))
-        body.append(f'<h{level} id="{esc(slug(heading))}">{esc(heading)}</h{level}>')
-        pos = h.end
-    body.append(_paragraphs(text[pos:]))
     reviewed = page.last_reviewed.isoformat() if page.last_reviewed else "not recorded"
     sample = ('<p class="badge">Sample content written for this demo — not the clinic\'s advice.</p>'
               if page.synthetic else "")
@@ -215,8 +208,25 @@ def page_html(page: Page, info: DocumentInfo | None, clinic_name: str) -> str:
         "border-radius:.3rem}:target{background:#fef9c3}.meta{color:#4b5563}</style></head><body><main>"
         f"<h1>{esc(page.title)}</h1>{sample}"
         f'<p class="meta">{esc(clinic_name)} · last reviewed {esc(reviewed)}</p>'
-        f"{''.join(body)}</main></body></html>"
+        f"{page_body_html(page)}</main></body></html>"
     )
+
+
+def page_body_html(page: Page, *, top_level: int = 2) -> str:
+    """The page's sections as HTML (headings from ``top_level`` down, each with an anchor)."""
+    body: list[str] = []
+    pos = 0
+    text = page.text
+    for h in sorted(page.headings, key=lambda h: h.start):
+        if h.start < pos:
+            continue
+        body.append(_paragraphs(text[pos:h.start]))
+        heading = text[h.start:h.end].strip()
+        level = min(6, max(top_level, h.level + top_level - 2))
+        body.append(f'<h{level} id="{esc(slug(heading))}">{esc(heading)}</h{level}>')
+        pos = h.end
+    body.append(_paragraphs(text[pos:]))
+    return "".join(body)
 
 
 def _paragraphs(text: str) -> str:
