@@ -219,6 +219,12 @@ class AskResponse(_Response):
     cached: bool = Field(description="Served from the answer cache.")
     index_version: str
     latency_ms: float
+    language: str = Field(default="en", description=(
+        "The question's language: `en`, `ta` / `hi` (Tamil / Hindi script) or `ta-Latn` / `hi-Latn` (romanised). "
+        "Tamil and Hindi questions are answered with the pages' English sentence (issue 14)."))
+    note: str = Field(default="", description=(
+        "For a question not in English, in the patient's language: the clinic's pages are in English and the "
+        "quote is the English sentence that answers the question (or, abstaining, that they do not answer it)."))
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "answer_id": "3f2b9c1d7e6a4b5c8d9e0f1a2b3c4d5e",

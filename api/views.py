@@ -74,7 +74,7 @@ def ask_response(answer: Answer, *, staff: bool, cached: bool, index_version: st
         answer_id=answer.answer_id, question=answer.question, abstained=answer.abstained,
         reason=answer.reason, confidence=min(1.0, max(0.0, float(answer.confidence))),
         message=answer.message, contact=contact if answer.abstained else None,
-        answer=quote, passage=passage,
+        answer=quote, passage=passage, language=answer.language, note=answer.note,
         citations=[
             CitationOut(title=c.title, section=c.section, url=c.url, doc_id=c.doc_id, start=c.start,
                         end=c.end, synthetic=c.synthetic)

@@ -190,6 +190,10 @@ class Answer:
     retrieved: tuple[Passage, ...] = ()
     latency_ms: float = 0.0
     answer_id: str = field(default="")
+    # The question's language: "en", or "ta" / "hi" (Tamil / Hindi script), "ta-Latn" / "hi-Latn" (romanised).
+    language: str = "en"
+    # For a question not in English: says, in the patient's language, that the quote is the pages' English.
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,8 +39,10 @@ from qa.extraction import (
     Windows,
     confidence_features,
 )
+from qa.glossary import Glossary
 from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
 from qa.lexical import Lexicon
+from qa.multilingual import Form, MultilingualAnswerer, Route, route
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
 from qa.store import IndexData, load_index
@@ -86,6 +88,9 @@ class Engine:
         self._chunk_doc = np.asarray([self.doc_index[c.doc_id] for c in data.chunks], dtype=np.int64)
         self.threshold = (settings.answer_threshold if settings.answer_threshold is not None
                           else (model.threshold if model else 0.5))
+        # Questions in Tamil and Hindi (qa/multilingual.py); set by load(), None = every question is English.
+        self.glossary: Glossary | None = None
+        self.multilingual: MultilingualAnswerer | None = None
         self.preference_rule = Preference.STAY  # chosen on the tune half of eval/context (BENCHMARKS.md)
         self.procedures = Procedures.from_pages(((p.procedure, p.title) for p in data.pages),
                                                 abbreviations.table if abbreviations else None)
@@ -117,7 +122,13 @@ class Engine:
         safety = _load_safety(settings)
         abbreviations = Abbreviations.load(Path(settings.abbreviations_path) if settings.abbreviations_path else None)
         embedder.encode_query("warm up")  # first call pays one-off costs; keep them out of requests
-        return cls(settings, data, embedder, model, safety, abbreviations)
+        engine = cls(settings, data, embedder, model, safety, abbreviations)
+        if settings.multilingual:
+            engine.glossary = Glossary.load(Path(settings.glossary_path) if settings.glossary_path else None)
+            engine.multilingual = MultilingualAnswerer.build(
+                data, embedder.encode_query, threads=1, model_path=None,
+                contact=settings.contact_message(), alternatives=settings.alternatives)
+        return engine
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -165,6 +176,10 @@ class Engine:
                   else np.zeros(len(windows.items)))
         return Trace(question, q_terms, q_vec, retrieved, windows, scores)
 
+    def route(self, question: str) -> Route:
+        """Which path answers ``question``: English, or the multilingual one (Tamil / Hindi, either script)."""
+        return route(question, self.glossary) if self.multilingual is not None else Route(Form.ENGLISH, question)
+
     def expand(self, question: str) -> str:
         """The question with patients' abbreviations spelled out ("rfa (radiofrequency ablation)")."""
         return self.abbreviations.expand(question) if self.abbreviations else question
@@ -184,6 +199,12 @@ class Engine:
             return Answer(question=q, abstained=True, reason=Reason.EMERGENCY, confidence=0.0,
                           message=verdict.message, escalation=esc, answer_id=answer_id,
                           latency_ms=_ms(t0))
+        rt = self.route(q)
+        if rt.form is not Form.ENGLISH and self.multilingual is not None:  # Tamil / Hindi (qa/multilingual.py)
+            mask = self.allowed_mask(procedure, category)
+            docs = None if mask is None else np.bincount(self._chunk_doc[mask], minlength=len(self.data.pages)) > 0
+            refer = verdict.message if verdict is not None and verdict.action == "refer" else None
+            return self.multilingual.answer(q, rt, refer_message=refer, allowed_docs=docs, answer_id=answer_id, t0=t0)
         if self.model is None:
             raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
         tr = (self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec) if context is None

