@@ -31,6 +31,7 @@ from qa.domain import Chunk, Page, content_hash
 from qa.embedding import Embedder, get_embedder, usable_cpus, worker_pool
 from qa.errors import ClinicQAError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from qa.ingest import corpus_files, load_corpus
+from qa.lexical import Lexicon
 from qa.settings import Settings
 from qa.store import (
     FORMAT_VERSION,
@@ -325,7 +326,7 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         unit_vectors=unit_vecs, unit_keys=np.asarray(unit_keys), chunk_units=tuple(chunk_units),
         chunk_heading_unit=np.asarray(heading_unit, dtype=np.int64), faiss_index=faiss_index,
     )
-    write_index(data, index_dir, build_id)
+    write_index(data, index_dir, build_id, lexicon=Lexicon(chunk_inputs))  # BM25 sees what the embedder sees
     log.info("built index %s: %d pages, %d chunks, %d embedded, %d reused in %.1fs",
              build_id, len(pages), len(chunks), len(todo), reused, total_seconds)
     return manifest
