@@ -11,9 +11,9 @@ every export).
 Where the export lives: ``<cache dir>/<model name>-<identity>-<variant>.onnx`` plus a ``.json`` beside it,
 where the identity is a hash of the model folder's configuration, tokenizer and weight file sizes/times
 (:func:`model_identity`). Both files are written to temporary names and renamed, so a reader never sees
-half an export. The ``.json`` records the vector the export gave for :data:`PROBE` when it was written; a
-loaded export that no longer gives it (a damaged or swapped file) is refused, and :func:`load_encoder`
-exports again.
+half an export. The ``.json`` records the export's size, modification time and SHA-256, and the vector it
+gave for :data:`PROBE` when it was written; an export of another size, or modified since with other bytes,
+or that no longer gives that vector, is refused, and :func:`load_encoder` exports again.
 """
 
 from __future__ import annotations
@@ -182,7 +182,10 @@ def export(model_path: Path, cache_dir: Path, variant: Variant = Variant.FP32,
     """Export ``model_path`` to ONNX (fp32, then int8 from it if asked) under ``cache_dir``; check that
     the graph agrees with torch; write the file and its ``.json`` atomically. Imports torch (once)."""
     started = time.perf_counter()
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ExportError(f"cannot create {cache_dir} for the ONNX export: {err.strerror or err}") from err
     target = export_path(model_path, cache_dir, variant)
     fp32 = export_path(model_path, cache_dir, Variant.FP32)
     if variant is Variant.INT8 and not _valid(fp32, model_path, max_seq_length):
@@ -231,20 +234,30 @@ def export(model_path: Path, cache_dir: Path, variant: Variant = Variant.FP32,
         probe = encoder.encode([PROBE])[0]
     except ClinicQAError:
         raise
-    except Exception as err:  # the exporter and the quantiser raise many kinds of errors
+    except Exception as err:  # the exporter, the quantiser and the file system raise many kinds of errors
         raise ExportError(f"Could not export {model_path} to ONNX ({type(err).__name__}: {err})") from err
     cosine = float(probe @ reference)
     if variant is Variant.FP32 and cosine < EXPORT_MIN_COSINE:
         target.unlink(missing_ok=True)
         raise ExportError(f"The ONNX export of {model_path} disagrees with torch (probe cosine {cosine:.5f}).")
+    st = target.stat()
     meta = {"format": EXPORT_FORMAT, "variant": variant.value, "model": str(model_path),
-            "identity": model_identity(model_path), "bytes": target.stat().st_size,
+            "identity": model_identity(model_path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256": _sha256(target),
             "max_seq_length": max_seq_length, "probe": PROBE, "probe_vector": probe.tolist(),
             "torch_cosine": round(cosine, 7), "torch": torch.__version__}
     _write_atomically(_meta_path(target), lambda tmp: tmp.write_text(json.dumps(meta), encoding="utf-8"))
     seconds = time.perf_counter() - started
     log.info("exported %s in %.1f s (probe cosine with torch %.6f)", target.name, seconds, cosine)
     return ExportInfo(target, variant, seconds, cosine)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _probe_inputs(model_path: Path, max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -280,8 +293,13 @@ def _open_checked(model_path: Path, onnx_path: Path, max_seq_length: int, thread
     meta = _read_meta(onnx_path)
     if meta is None or not onnx_path.is_file():
         raise ExportError(f"{onnx_path} or its .json is missing")
-    if meta.get("bytes") != onnx_path.stat().st_size:
-        raise ExportError(f"{onnx_path} has {onnx_path.stat().st_size} bytes, {meta.get('bytes')} were written")
+    st = onnx_path.stat()
+    if meta.get("bytes") != st.st_size:
+        raise ExportError(f"{onnx_path} has {st.st_size} bytes, {meta.get('bytes')} were written")
+    # Changed since it was written (its time differs): its bytes must still be the ones written. (Hashing it
+    # at every start would cost ~0.2-0.4 s of `clinicqa ask`; an unchanged time and size skip that.)
+    if meta.get("mtime_ns") != st.st_mtime_ns and meta.get("sha256") != _sha256(onnx_path):
+        raise ExportError(f"{onnx_path} has changed since it was written (its checksum differs)")
     if meta.get("max_seq_length") != max_seq_length:
         raise ExportError(f"{onnx_path} was checked for max_seq_length {meta.get('max_seq_length')}")
     encoder = OnnxEncoder(model_path, onnx_path, max_seq_length, threads)
