@@ -54,8 +54,9 @@ def env_for(tree: Path, encoder: str | None, extra: dict[str, str] | None = None
     return {**env, **(extra or {})}
 
 
-def cold_ask(tree: Path, encoder: str | None, index: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one `ask` process."""
+def cold_ask(tree: Path, encoder: str | None, index: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system: less sensitive to other programs sharing the CPUs) and peak
+    RSS (MB) of one `ask` process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "ask", QUESTION, "--index", str(index)],
                             env=env_for(tree, encoder), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tree)
@@ -65,7 +66,7 @@ def cold_ask(tree: Path, encoder: str | None, index: Path) -> tuple[float, float
     if status != 0 or "“" not in out:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"ask failed ({tree}, {encoder}): {out}\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def import_times(tree: Path, encoder: str | None, index: Path) -> dict[str, float]:
@@ -211,16 +212,19 @@ def main() -> None:
     report: dict[str, Any] = {"base": a.base, "index": str(index), "load_avg": os.getloadavg()}
     if "cold" not in a.skip:
         walls: dict[str, list[float]] = {v[0]: [] for v in variants}
+        cpu: dict[str, list[float]] = {v[0]: [] for v in variants}
         rss: dict[str, list[float]] = {v[0]: [] for v in variants}
         for _ in range(a.runs):
             for name, tree, enc in variants:
-                w, r = cold_ask(tree, enc, index)
+                w, c, r = cold_ask(tree, enc, index)
                 walls[name].append(w)
+                cpu[name].append(c)
                 rss[name].append(r)
         ref = statistics.median(walls["before (torch)"])
         report["cold"] = {name: {"wall_p50_s": round(statistics.median(walls[name]), 2),
                                  "wall_min_s": round(min(walls[name]), 2),
                                  "ratio_to_before": round(statistics.median(walls[name]) / ref, 3),
+                                 "cpu_p50_s": round(statistics.median(cpu[name]), 2),
                                  "peak_rss_mb": round(statistics.median(rss[name]))} for name in walls}
         print(json.dumps({"cold": report["cold"]}), flush=True)
     if "imports" not in a.skip:

@@ -100,9 +100,12 @@ def query_encoder_named(name: str) -> QueryEncoder:
 class Embedder:
     """Encodes texts to L2-normalised float32 vectors. Thread-safe; the model loads on first use.
 
-    ``encode`` (index builds, batches) always runs the torch model. ``encode_query`` runs the
-    ``query_encoder`` backend: with ``onnx`` the export under ``cache_dir`` (made on first use if missing,
-    see :mod:`qa.onnxencoder`), falling back to torch, with a warning, when it cannot be made or read.
+    ``query_encoder`` chooses what runs in this process: ``torch`` (the default of :func:`get_embedder`, and
+    what index builds use), or ``onnx`` / ``onnx-int8``: the export under ``cache_dir`` (made on first use if
+    missing, see :mod:`qa.onnxencoder`) encodes the questions and whatever else the engine's embedder
+    encodes in a serving worker (the content team's gap and lint reports), so torch is never imported there;
+    it falls back to torch, with a warning, when the export cannot be made or read. Builds given an
+    ``executor`` always use torch.
     ``threads``: CPU threads for encoding questions (0: the library's default).
     """
 
@@ -210,6 +213,12 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        onnx = self._query_onnx() if executor is None else None
+        if onnx is not None:
+            got = onnx.encode(texts)
+            if progress:
+                progress(len(texts))
+            return got
         first: dict[str, int] = {}
         inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
         unique = list(first)

@@ -49,6 +49,11 @@ def test_the_onnx_encoder_gives_the_torch_models_vectors(export_dir: Path, torch
     assert float(np.einsum("ij,ij->i", got, want).min()) > 1 - 1e-3
     # one text alone gives what it gives in a padded batch
     assert float(onnx.encode_query(SENTENCES[1]) @ got[1]) > 1 - 1e-5
+    # the engine's embedder with the onnx setting: questions and batches (gap and lint reports) alike
+    embedder = Embedder(dtype="float32", query_encoder="onnx", cache_dir=str(export_dir))
+    assert embedder.query_backend == "onnx-fp32" and embedder.dimension == 384
+    assert np.allclose(embedder.encode(SENTENCES), got, atol=1e-5)
+    assert np.allclose(embedder.encode_query(SENTENCES[2]), onnx.encode_query(SENTENCES[2]), atol=1e-5)
 
 
 @pytest.mark.slow
