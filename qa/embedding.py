@@ -184,15 +184,15 @@ class Embedder:
         return self._onnx
 
     def _load_onnx(self) -> OnnxEncoder | None:
-        from qa.onnxencoder import Variant, load_encoder
-
         try:
+            from qa.onnxencoder import Variant, load_encoder
+
             path = self._path or bundled_model_path()
             if self._cache_dir is None:
                 raise ClinicQAError("no folder to keep the ONNX export in (CLINICQA_CACHE_DIR is empty)")
             return load_encoder(path, self._cache_dir, Variant(ONNX_VARIANTS[self.query_encoder]),
                                 self.max_seq_length, threads=self._threads)
-        except ClinicQAError as err:
+        except (ClinicQAError, ImportError, OSError) as err:  # also: onnxruntime not installed, unreadable files
             log.warning("the %s query encoder is unavailable (%s); questions are encoded with torch",
                         self.query_encoder.value, err)
             return None
