@@ -149,3 +149,20 @@ def test_clinicqa_ask_with_an_unknown_encoder_says_what_to_set(clinic_settings: 
     assert res.returncode == 2
     assert "CLINICQA_QUERY_ENCODER must be one of torch, onnx, onnx-int8" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_export_encoder_checks_an_existing_export_without_exporting_again(
+        export_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    cache = tmp_path / "cache"
+    shutil.copytree(export_dir, cache / "encoders")
+    before = {p.name: p.stat().st_mtime_ns for p in (cache / "encoders").iterdir()}
+    monkeypatch.setenv("CLINICQA_CACHE_DIR", str(cache))
+    res = CliRunner().invoke(app, ["export-encoder", "--int8"])
+    assert res.exit_code == 0, res.output
+    assert "fp32" in res.output and "int8" in res.output and "checked" in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "encoders").iterdir()} == before
