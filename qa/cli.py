@@ -92,6 +92,32 @@ def build_index_cmd(
         err.print(f"[yellow]{c['ingest_errors']} file(s) or line(s) could not be read; see the warnings above.[/]")
 
 
+@app.command("export-encoder")
+def export_encoder_cmd(
+    int8: Annotated[bool, typer.Option(help="Also make the int8-quantised export (CLINICQA_QUERY_ENCODER=onnx-int8)")]
+    = False,
+    force: Annotated[bool, typer.Option(help="Export again even if a checked export exists")] = False,
+) -> None:
+    """Export the embedding model to ONNX for the torch-free query encoder (offline; once per model).
+    `clinicqa ask` and `serve` do it on first use when it is missing; scripts/setup does it at install."""
+    from qa.embedding import bundled_model_path, encoder_cache_dir
+    from qa.onnxencoder import Variant, export, load_encoder
+
+    s = _settings()
+    try:
+        model = Path(s.model_path) if s.model_path else bundled_model_path()
+        folder = encoder_cache_dir(s)
+        for variant in (Variant.FP32, Variant.INT8) if int8 else (Variant.FP32,):
+            if force:
+                info = export(model, folder, variant, s.chunk_max_seq_length)
+                path, how = info.path, f"exported in {info.seconds:.1f} s, probe cosine with torch {info.torch_cosine}"
+            else:
+                path, how = load_encoder(model, folder, variant, s.chunk_max_seq_length).path, "checked"
+            out.print(f"[green]{variant.value}[/] {path} ({how})")
+    except ClinicQAError as e:
+        raise _fail(e) from None
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The patient's question")],

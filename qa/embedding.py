@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ from qa.errors import ClinicQAError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from qa.onnxencoder import OnnxEncoder
+    from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +53,75 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+@lru_cache(maxsize=2)
+def _shared_model(path: str, dtype: str, max_seq_length: int) -> SentenceTransformer:
+    """The sentence-transformers model, loaded once per process whichever embedders use it."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # transformers draws a "Loading weights" progress bar on stderr at each load: a local model of
+    # 90 MB loads in a second, and the bar is noise in `clinicqa ask` and the server's log.
+    transformers_logging.disable_progress_bar()
+    log.info("loading embedding model %s (%s)", path, dtype)
+    model = SentenceTransformer(path, device="cpu", local_files_only=True,
+                                model_kwargs={"torch_dtype": getattr(torch, dtype)})
+    model.max_seq_length = max_seq_length
+    return model
+
+
+class QueryEncoder(StrEnum):
+    """What encodes a question (``CLINICQA_QUERY_ENCODER``); index builds always use torch.
+
+    ``onnx``: the bundled model exported to ONNX (fp32), run by onnxruntime — no torch in the process,
+    vectors within 1e-6 cosine of torch fp32 (BENCHMARKS.md, "Query encoder and CLI"). ``onnx-int8``: the
+    same with int8 weights (smaller, less exact). ``torch``: sentence-transformers, as the index is built.
+    """
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+
+
+ONNX_VARIANTS = {QueryEncoder.ONNX: "fp32", QueryEncoder.ONNX_INT8: "int8"}
+
+
+def query_encoder_named(name: str) -> QueryEncoder:
+    """The query encoder called ``name``; ClinicQAError saying the choices otherwise."""
+    try:
+        return QueryEncoder(name)
+    except ValueError:
+        choices = ", ".join(e.value for e in QueryEncoder)
+        raise ClinicQAError(f"CLINICQA_QUERY_ENCODER must be one of {choices}, not {name!r}.") from None
+
+
 class Embedder:
-    """Encodes texts to L2-normalised float32 vectors. Thread-safe; the model loads on first use."""
+    """Encodes texts to L2-normalised float32 vectors. Thread-safe; the model loads on first use.
+
+    ``query_encoder`` chooses what runs in this process: ``torch`` (the default of :func:`get_embedder`, and
+    what index builds use), or ``onnx`` / ``onnx-int8``: the export under ``cache_dir`` (made on first use if
+    missing, see :mod:`qa.onnxencoder`) encodes the questions and whatever else the engine's embedder
+    encodes in a serving worker (the content team's gap and lint reports), so torch is never imported there;
+    it falls back to torch, with a warning, when the export cannot be made or read. Builds given an
+    ``executor`` always use torch.
+    ``threads``: CPU threads for encoding questions (0: the library's default).
+    """
 
     def __init__(self, model_path: str = "", dtype: str = "auto", batch_size: int = 64,
-                 max_seq_length: int = 256) -> None:
+                 max_seq_length: int = 256, query_encoder: str = "torch", cache_dir: str = "",
+                 threads: int = 0) -> None:
         self._path = Path(model_path) if model_path else None
         self._dtype = dtype
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
+        self.query_encoder = query_encoder_named(query_encoder)
+        self._cache_dir = Path(cache_dir) if cache_dir else None
+        self._threads = threads
         self._model: SentenceTransformer | None = None
+        self._onnx: OnnxEncoder | None = None
+        self._onnx_failed = False
         self._lock = threading.Lock()
 
     @property
@@ -67,6 +130,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        onnx = self._query_onnx()
+        if onnx is not None and self._model is None:
+            return onnx.dimension
         dim = self.model.get_embedding_dimension()
         if dim is None:  # pragma: no cover
             raise ClinicQAError(f"Model {self.model_id} does not report an embedding dimension.")
@@ -87,28 +153,49 @@ class Embedder:
         return self._model
 
     def _load(self) -> SentenceTransformer:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        # transformers draws a "Loading weights" progress bar on stderr at each load: a local model of
-        # 90 MB loads in a second, and the bar is noise in `clinicqa ask` and the server's log.
-        transformers_logging.disable_progress_bar()
         path = self._path or bundled_model_path()
         if not path.is_dir():
             raise ClinicQAError(f"Embedding model folder {path} does not exist; check CLINICQA_MODEL_PATH.")
         dtype = self.resolved_dtype
         if dtype not in ("float32", "bfloat16"):
             raise ClinicQAError(f"CLINICQA_EMBED_DTYPE must be auto, float32 or bfloat16, not {dtype!r}.")
-        log.info("loading embedding model %s (%s)", path, dtype)
-        model = SentenceTransformer(
-            str(path), device="cpu", local_files_only=True,
-            model_kwargs={"torch_dtype": getattr(torch, dtype)},
-        )
-        model.max_seq_length = self.max_seq_length
+        model = _shared_model(str(path), dtype, self.max_seq_length)
+        if self._threads > 0:
+            import torch
+
+            torch.set_num_threads(self._threads)
         return model
+
+    @property
+    def query_backend(self) -> str:
+        """What ``encode_query`` runs now: ``onnx-fp32``, ``onnx-int8`` or ``torch`` (also after a fallback)."""
+        onnx = self._query_onnx()
+        return f"onnx-{ONNX_VARIANTS[self.query_encoder]}" if onnx is not None else "torch"
+
+    def _query_onnx(self) -> OnnxEncoder | None:
+        """The ONNX query encoder when one is configured and usable (loaded, or exported, on first use)."""
+        if self.query_encoder is QueryEncoder.TORCH or self._onnx_failed:
+            return None
+        if self._onnx is None:
+            with self._lock:
+                if self._onnx is None and not self._onnx_failed:
+                    self._onnx = self._load_onnx()
+                    self._onnx_failed = self._onnx is None
+        return self._onnx
+
+    def _load_onnx(self) -> OnnxEncoder | None:
+        try:
+            from qa.onnxencoder import Variant, load_encoder
+
+            path = self._path or bundled_model_path()
+            if self._cache_dir is None:
+                raise ClinicQAError("no folder to keep the ONNX export in (CLINICQA_CACHE_DIR is empty)")
+            return load_encoder(path, self._cache_dir, Variant(ONNX_VARIANTS[self.query_encoder]),
+                                self.max_seq_length, threads=self._threads)
+        except (ClinicQAError, ImportError, OSError) as err:  # also: onnxruntime not installed, unreadable files
+            log.warning("the %s query encoder is unavailable (%s); questions are encoded with torch",
+                        self.query_encoder.value, err)
+            return None
 
     @property
     def config(self) -> tuple[str, str, int, int]:
@@ -126,6 +213,12 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        onnx = self._query_onnx() if executor is None else None
+        if onnx is not None:
+            got = onnx.encode(texts)
+            if progress:
+                progress(len(texts))
+            return got
         first: dict[str, int] = {}
         inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
         unique = list(first)
@@ -202,6 +295,9 @@ class Embedder:
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
+        onnx = self._query_onnx()
+        if onnx is not None:
+            return onnx.encode_query(text)
         return self.encode([text])[0]
 
 
@@ -307,6 +403,21 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 @lru_cache(maxsize=4)
 def get_embedder(model_path: str = "", dtype: str = "auto", batch_size: int = 64,
-                 max_seq_length: int = 256) -> Embedder:
+                 max_seq_length: int = 256, query_encoder: str = "torch", cache_dir: str = "",
+                 threads: int = 0) -> Embedder:
     """The process-wide embedder for these settings (models load once)."""
-    return Embedder(model_path, dtype, batch_size, max_seq_length)
+    return Embedder(model_path, dtype, batch_size, max_seq_length, query_encoder, cache_dir, threads)
+
+
+def query_embedder(settings: Settings) -> Embedder:
+    """The embedder that answers questions: ``settings.query_encoder`` for questions, with
+    ``settings.query_threads`` threads, its ONNX export kept in :func:`encoder_cache_dir`."""
+    return get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
+                        settings.chunk_max_seq_length, settings.query_encoder,
+                        str(encoder_cache_dir(settings)), settings.query_threads)
+
+
+def encoder_cache_dir(settings: Settings) -> Path:
+    """Where the ONNX export of the model is kept: ``<CLINICQA_CACHE_DIR>/encoders``, or the index
+    folder's ``.encoders`` when the cache is turned off (CLINICQA_CACHE_DIR empty)."""
+    return Path(settings.cache_dir) / "encoders" if settings.cache_dir else Path(settings.index_dir) / ".encoders"

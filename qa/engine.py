@@ -30,7 +30,7 @@ from qa.domain import (
     SearchHit,
     Span,
 )
-from qa.embedding import Embedder, get_embedder
+from qa.embedding import Embedder, query_embedder
 from qa.errors import ClinicQAError, InputError
 from qa.extraction import (
     DEFAULT_MODEL_PATH,
@@ -41,11 +41,11 @@ from qa.extraction import (
 )
 from qa.glossary import Glossary
 from qa.indexing import check_corpus_unchanged, chunk_input, index_settings
-from qa.lexical import Lexicon
+from qa.lexical import saved_or_built
 from qa.multilingual import Form, MultilingualAnswerer, Route, route
 from qa.retrieval import Retrieved, Retriever
 from qa.settings import Settings
-from qa.store import IndexData, load_index
+from qa.store import LEXICON_DIR, IndexData, load_index
 from qa.text import clean_question, phases, terms
 
 if TYPE_CHECKING:
@@ -78,7 +78,10 @@ class Engine:
         self.safety = safety
         pages = {p.doc_id: p for p in data.pages}
         # BM25 sees what the embedder sees: the page title and section heading with the chunk text.
-        self.lexicon = Lexicon([chunk_input(pages[c.doc_id], c) for c in data.chunks])
+        # Saved with the build (read memory-mapped); builds made before it was saved get one built here.
+        self.lexicon = saved_or_built(data.path / LEXICON_DIR if data.path else None,
+                                      lambda: [chunk_input(pages[c.doc_id], c) for c in data.chunks],
+                                      len(data.chunks))
         self.retriever = Retriever(data, self.lexicon, fusion=settings.fusion, rrf_k=settings.rrf_k,
                                    alpha=settings.fusion_alpha)
         self.extractor = Extractor(data, self.lexicon, n_passages=settings.extract_passages,
@@ -101,12 +104,7 @@ class Engine:
     def load(cls, settings: Settings, *, index_dir: Path | None = None, with_model: bool = True) -> Engine:
         """Load the index (refusing a stale one), the embedder, the answer model and the safety rules."""
         index_dir = Path(index_dir or settings.index_dir)
-        if settings.query_threads > 0:
-            import torch
-
-            torch.set_num_threads(settings.query_threads)
-        embedder = get_embedder(settings.model_path, settings.embed_dtype, settings.embed_batch_size,
-                                settings.chunk_max_seq_length)
+        embedder = query_embedder(settings)  # questions: torch-free with CLINICQA_QUERY_ENCODER=onnx
         data = load_index(index_dir, expect=index_settings(settings, embedder))
         check_corpus_unchanged(data.manifest, settings, index_dir)
         model = None

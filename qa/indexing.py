@@ -31,6 +31,7 @@ from qa.domain import Chunk, Page, content_hash
 from qa.embedding import Embedder, get_embedder, usable_cpus, worker_pool
 from qa.errors import ClinicQAError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from qa.ingest import corpus_files, load_corpus
+from qa.lexical import Lexicon
 from qa.multilingual import get_encoder
 from qa.multilingual import model_id as multilingual_model_id
 from qa.settings import Settings
@@ -373,7 +374,7 @@ def build_index(settings: Settings, *, corpus: Path | None = None, index_dir: Pa
         chunk_heading_unit=np.asarray(heading_unit, dtype=np.int64), faiss_index=faiss_index,
         ml_vectors=ml_vecs, ml_keys=np.asarray(ml_keys) if ml_vecs is not None else None,
     )
-    write_index(data, index_dir, build_id)
+    write_index(data, index_dir, build_id, lexicon=Lexicon(chunk_inputs))  # BM25 sees what the embedder sees
     log.info("built index %s: %d pages, %d chunks, %d embedded, %d reused in %.1fs",
              build_id, len(pages), len(chunks), len(todo), reused, total_seconds)
     return manifest

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # Torch threads for answering (0 = torch's default). One thread per worker process answers a single
     # short question as fast as two and does not slow to a crawl when the cores are shared.
     query_threads: int = 1
+    # What encodes questions (and the gap/lint report texts in a serving worker): onnx (the bundled model exported
+    # to ONNX at set-up, run without torch), onnx-int8 or torch. Index builds always use torch. See BENCHMARKS.md,
+    # "Query encoder and CLI (issue 16)".
+    query_encoder: str = "onnx"
     embed_dtype: str = "auto"  # auto: bfloat16 where the CPU has AMX/AVX-512 BF16, else float32
     embed_batch_size: int = 64
     chunk_max_seq_length: int = 256

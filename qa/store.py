@@ -30,7 +30,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
@@ -38,11 +38,15 @@ import numpy as np
 from qa.domain import Chunk, Heading, Page, Span
 from qa.errors import ClinicQAError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 
+if TYPE_CHECKING:
+    from qa.lexical import Lexicon
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 UNIT_SENTENCE = 0
 UNIT_HEADING = 1
+LEXICON_DIR = "lexicon"  # the BM25 weights (qa.lexical.Lexicon.save); builds before issue 16 have none
 DATA_FILES = ("pages.jsonl", "chunks.jsonl", "units.npz", "vectors.npz", "chunks.faiss")
 # Written only when the build has multilingual sentence vectors (qa/multilingual.py); then checked like the rest.
 MULTILINGUAL_FILE = "multilingual.npz"
@@ -152,8 +156,10 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_index(data: IndexData, index_dir: Path, build_id: str, keep: int = 2) -> Path:
-    """Write ``data`` as a new build under ``index_dir`` and make it current, atomically and durably."""
+def write_index(data: IndexData, index_dir: Path, build_id: str, keep: int = 2,
+                lexicon: Lexicon | None = None) -> Path:
+    """Write ``data`` as a new build under ``index_dir`` and make it current, atomically and durably;
+    with ``lexicon`` (the BM25 weights of its chunks) in ``lexicon/``, so that loading need not rebuild it."""
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
@@ -173,11 +179,14 @@ def write_index(data: IndexData, index_dir: Path, build_id: str, keep: int = 2) 
         np.savez(tmp / "vectors.npz", chunk=data.chunk_vectors, chunk_keys=data.chunk_keys,
                  unit=data.unit_vectors, unit_keys=data.unit_keys)
         faiss.write_index(data.faiss_index, str(tmp / "chunks.faiss"))
-        names: tuple[str, ...] = DATA_FILES
+        names: list[str] = list(DATA_FILES)
         if data.ml_vectors is not None:
             np.savez(tmp / MULTILINGUAL_FILE, unit=data.ml_vectors,
                      unit_keys=data.ml_keys if data.ml_keys is not None else np.asarray([], dtype=str))
-            names = (*DATA_FILES, MULTILINGUAL_FILE)
+            names.append(MULTILINGUAL_FILE)
+        if lexicon is not None:
+            names += [f"{LEXICON_DIR}/{n}" for n in lexicon.save(tmp / LEXICON_DIR)]
+            _fsync(tmp / LEXICON_DIR)
         files: dict[str, dict[str, Any]] = {}
         for name in names:
             _fsync(tmp / name)
@@ -272,7 +281,8 @@ def verify_files(manifest: dict[str, Any], index_dir: Path) -> None:
     what the manifest recorded when it was written (builds of older versions record none: existence only)."""
     build = Path(manifest["_path"])
     recorded = manifest.get("files")
-    optional = (MULTILINGUAL_FILE,) if isinstance(recorded, dict) and MULTILINGUAL_FILE in recorded else ()
+    optional = ([n for n in recorded if n == MULTILINGUAL_FILE or n.startswith(f"{LEXICON_DIR}/")]
+                if isinstance(recorded, dict) else [])
     for name in (*DATA_FILES, *optional):
         path = build / name
         try:

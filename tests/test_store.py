@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -161,7 +162,8 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-DAMAGEABLE = ["pages.jsonl", "chunks.jsonl", "units.npz", "vectors.npz", "chunks.faiss", "manifest.json"]
+DAMAGEABLE = ["pages.jsonl", "chunks.jsonl", "units.npz", "vectors.npz", "chunks.faiss", "manifest.json",
+              "lexicon/data.npy", "lexicon/vocab.json"]
 
 
 @pytest.mark.parametrize("name", DAMAGEABLE)
@@ -282,3 +284,25 @@ def test_every_index_file_and_folder_is_fsynced_before_current_is_swapped(
                for path in before_rename)
     assert ("fsync", builds) in events[rename:swap]
     assert ("fsync", index_dir) in events[swap:]
+
+
+def test_the_engine_reads_the_saved_bm25_weights_and_rebuilds_them_for_older_builds(built) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: BM25 is saved with the build (memory-mapped on load), not rebuilt at every load; a build made
+    before that (no lexicon/ and none in the manifest) still loads, with the same scores."""
+    import numpy as np
+
+    from qa.engine import Engine
+    from qa.text import terms
+
+    build = resolve_build(built.index_dir)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    assert {"lexicon/data.npy", "lexicon/indices.npy", "lexicon/vocab.json"} <= set(manifest["files"])
+    saved = Engine.load(built).lexicon
+    assert isinstance(saved._data, np.memmap)
+    shutil.rmtree(build / "lexicon")
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("lexicon/")}
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rebuilt = Engine.load(built).lexicon
+    assert not isinstance(rebuilt._data, np.memmap)
+    for q in ("will my leg feel weak?", "radiofrequency ablation risks", "how long does the numbness last"):
+        assert np.array_equal(saved.scores(terms(q)), rebuilt.scores(terms(q)))
