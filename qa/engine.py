@@ -200,6 +200,12 @@ class Engine:
         rt = self.route(q)
         if rt.form is not Form.ENGLISH and self.multilingual is not None:  # Tamil / Hindi (qa/multilingual.py)
             mask = self.allowed_mask(procedure, category)
+            if context is not None:  # the page's (or the conversation's) procedure: its pages and the general one
+                preference = self.resolve(q, context).preference
+                if preference is not None:
+                    preferred = self.preferred_mask(preference)
+                    preferred = preferred if mask is None else preferred & mask
+                    mask = preferred if preferred.any() else mask
             docs = None if mask is None else np.bincount(self._chunk_doc[mask], minlength=len(self.data.pages)) > 0
             refer = verdict.message if verdict is not None and verdict.action == "refer" else None
             return self.multilingual.answer(q, rt, refer_message=refer, allowed_docs=docs, answer_id=answer_id, t0=t0)

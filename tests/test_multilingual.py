@@ -106,3 +106,23 @@ def test_the_api_and_the_chat_show_the_language_note(engine) -> None:  # type: i
     english = ask_response(engine.ask("will my leg feel weak?"), staff=False, cached=False, index_version="v",
                            contact="call us")
     assert english.language == "en" and english.note == ""
+
+
+def test_a_tamil_question_asked_on_a_procedure_page_is_answered_from_that_procedure(engine) -> None:  # type: ignore[no-untyped-def]
+    from qa.context import GENERAL, Context
+
+    question = "ஊசி போட்ட பிறகு எவ்வளவு நேரம் ஓய்வு எடுக்கணும்?"  # how long should I rest after the injection?
+    for procedure in ("genicular-nerve-block", "iliopsoas-injection"):
+        answer = engine.ask(question, context=Context(procedure=procedure))
+        assert answer.best is not None
+        assert engine.page(answer.best.doc_id).procedure in (procedure, GENERAL)
+        for alt in answer.alternatives:
+            assert engine.page(alt.doc_id).procedure in (procedure, GENERAL)
+
+
+def test_a_tamil_question_with_an_unknown_procedure_in_its_context_is_refused(engine) -> None:  # type: ignore[no-untyped-def]
+    from qa.context import Context
+    from qa.errors import InputError
+
+    with pytest.raises(InputError):
+        engine.ask("ஊசி போட்ட பிறகு கால் பலவீனமாக இருக்குமா?", context=Context(procedure="knee-replacement"))
