@@ -194,6 +194,17 @@ class EscalationOut(_Response):
         "`hi` (Devanagari), `ta-Latn` or `hi-Latn` (romanised Tamil or Hindi). The numbers come first."))
 
 
+class ReadingOut(_Response):
+    procedure: str | None = Field(description="The procedure whose pages (and the general do's and don'ts page) "
+                                              "were searched; null: all pages.")
+    source: Literal["question", "history", "page", "none"] = Field(description=(
+        "Where `procedure` came from: named in the `question`, carried from the `history`, the `page` the chat "
+        "sits on, or `none`."))
+    follow_up: bool = Field(description="The question was read as depending on the previous one in `history`.")
+    carried: list[str] = Field(description="Words of the previous question added for matching (a follow-up "
+                                           "without a topic of its own: \"how long does that last?\").")
+
+
 class AskResponse(_Response):
     answer_id: str = Field(description="Quote it in POST /v1/feedback.")
     question: str
@@ -222,6 +233,9 @@ class AskResponse(_Response):
     language: str = Field(default="en", description=(
         "The question's language: `en`, `ta` / `hi` (Tamil / Hindi script) or `ta-Latn` / `hi-Latn` (romanised). "
         "Tamil and Hindi questions are answered with the pages' English sentence (issue 14)."))
+    reading: ReadingOut | None = Field(default=None, description=(
+        "Only when `context` was sent: how the question was read in it (which procedure's pages, a follow-up "
+        "or not). Null without a context and for emergencies."))
     note: str = Field(default="", description=(
         "For a question not in English, in the patient's language: the clinic's pages are in English and the "
         "quote is the English sentence that answers the question (or, abstaining, that they do not answer it)."))

@@ -22,6 +22,7 @@ from api.schemas import (
     PassageScore,
     QuestionsPageResponse,
     Quote,
+    ReadingOut,
     SearchHitOut,
     SearchResponse,
 )
@@ -75,6 +76,9 @@ def ask_response(answer: Answer, *, staff: bool, cached: bool, index_version: st
         reason=answer.reason, confidence=min(1.0, max(0.0, float(answer.confidence))),
         message=answer.message, contact=contact if answer.abstained else None,
         answer=quote, passage=passage, language=answer.language, note=answer.note,
+        reading=(ReadingOut(procedure=answer.reading.procedure, source=answer.reading.source,  # type: ignore[arg-type]
+                            follow_up=answer.reading.follow_up, carried=list(answer.reading.carried))
+                 if answer.reading else None),
         citations=[
             CitationOut(title=c.title, section=c.section, url=c.url, doc_id=c.doc_id, start=c.start,
                         end=c.end, synthetic=c.synthetic)

@@ -194,6 +194,18 @@ class Answer:
     language: str = "en"
     # For a question not in English: says, in the patient's language, that the quote is the pages' English.
     note: str = ""
+    # Only for a question asked with a context: how it was read (which procedure, a follow-up or not).
+    reading: Reading | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How a question sent with a context (the widget's page, the conversation so far) was read (qa/context.py)."""
+
+    procedure: str | None  # the procedure whose pages (and the general page) were searched, or None: all pages
+    source: str  # where that came from: "question" (named in it), "history", "page" or "none"
+    follow_up: bool  # read as depending on the previous question
+    carried: tuple[str, ...] = ()  # the previous question's words added for retrieval
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ confidence -> a cited, verbatim answer or an honest abstention.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from qa.domain import (
     Escalation,
     Page,
     Passage,
+    Reading,
     Reason,
     SearchHit,
     Span,
@@ -185,8 +187,18 @@ class Engine:
     def ask(self, question: str, *, procedure: str | None = None, category: str | None = None,
             q_vec: np.ndarray | None = None, context: Context | None = None) -> Answer:
         """``procedure``/``category`` are hard filters; ``context`` (the page's procedure and the
-        conversation so far) is a soft preference, see :meth:`context_trace`. With ``context=None`` the
-        answer is exactly what it was before context existed."""
+        conversation so far) is a soft preference, see :meth:`context_trace`, and the answer says how the
+        question was read (``Answer.reading``). With ``context=None`` the answer is exactly what it was
+        before context existed."""
+        answer = self._ask(question, procedure=procedure, category=category, q_vec=q_vec, context=context)
+        if context is None or answer.reason is Reason.EMERGENCY:
+            return answer
+        r = self.resolve(answer.question, context)
+        return dataclasses.replace(answer, reading=Reading(procedure=r.preference, source=r.source,
+                                                           follow_up=r.follow_up, carried=r.carried))
+
+    def _ask(self, question: str, *, procedure: str | None, category: str | None, q_vec: np.ndarray | None,
+             context: Context | None) -> Answer:
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         answer_id = uuid.uuid4().hex

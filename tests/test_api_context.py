@@ -44,6 +44,18 @@ def test_context_is_accepted_and_a_follow_up_is_read_against_the_history(client:
     assert body["question"] == "how long does that last?"  # the patient's own question is echoed
 
 
+def test_the_answer_says_how_the_question_was_read_in_its_context(client: TestClient) -> None:
+    follow_up = ask(client, "how long does that last?",
+                    context={"procedure": ILIO, "history": ["will my leg feel weak?"]}).json()
+    assert follow_up["reading"]["procedure"] == ILIO and follow_up["reading"]["follow_up"] is True
+    assert {"leg", "weak"} <= set(follow_up["reading"]["carried"])
+    page = ask(client, "what should i wear?", context={"procedure": ILIO}).json()
+    assert page["reading"] == {"procedure": ILIO, "source": "page", "follow_up": False, "carried": []}
+    named = ask(client, "what should i wear for a genicular nerve block?", context={"procedure": ILIO}).json()
+    assert named["reading"]["procedure"] == "genicular-nerve-block" and named["reading"]["source"] == "question"
+    assert ask(client, "what should i wear?").json()["reading"] is None  # no context, nothing to say
+
+
 def test_a_named_procedure_overrides_the_page_preference_but_not_a_hard_filter(client: TestClient) -> None:
     question = "will my knee be bruised after a genicular nerve block?"
     soft = ask(client, question, context={"procedure": ILIO}).json()
