@@ -19,12 +19,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 from qa.errors import ClinicQAError
+from qa.redaction import english_words
 
 BUNDLED = Path(__file__).parent / "data" / "glossary.yaml"
 MAX_PHRASE_WORDS = 4
@@ -61,16 +61,9 @@ def _norm(word: str) -> str:
     return unicodedata.normalize("NFC", word).lower().strip("-'")
 
 
-@lru_cache(maxsize=1)
-def _english_words() -> frozenset[str]:
-    """pyspellchecker's English word list (the one qa/redaction.py uses), loaded once."""
-    from spellchecker import SpellChecker
-
-    return frozenset(SpellChecker(language="en", distance=1).word_frequency.dictionary)
-
-
 def is_english(word: str) -> bool:
-    return word.isascii() and word.lower() in _english_words()
+    """In pyspellchecker's English word list (the one qa/redaction.py loads, shared)."""
+    return word.isascii() and word.lower() in english_words()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ClinicQAError
+from qa.store import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -247,21 +248,13 @@ def export(model_path: Path, cache_dir: Path, variant: Variant = Variant.FP32,
     st = target.stat()
     meta = {"format": EXPORT_FORMAT, "variant": variant.value, "model": str(model_path),
             "identity": model_identity(model_path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256": _sha256(target),
+            "sha256": file_digest(target),
             "max_seq_length": max_seq_length, "probe": PROBE, "probe_vector": probe.tolist(),
             "torch_cosine": round(cosine, 7), "torch": torch.__version__}
     _write_atomically(_meta_path(target), lambda tmp: tmp.write_text(json.dumps(meta), encoding="utf-8"))
     seconds = time.perf_counter() - started
     log.info("exported %s in %.1f s (probe cosine with torch %.6f)", target.name, seconds, cosine)
     return ExportInfo(target, variant, seconds, cosine)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _probe_inputs(model_path: Path, max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -302,7 +295,7 @@ def _open_checked(model_path: Path, onnx_path: Path, max_seq_length: int, thread
         raise ExportError(f"{onnx_path} has {st.st_size} bytes, {meta.get('bytes')} were written")
     # Changed since it was written (its time differs): its bytes must still be the ones written. (Hashing it
     # at every start would cost ~0.2-0.4 s of `clinicqa ask`; an unchanged time and size skip that.)
-    if meta.get("mtime_ns") != st.st_mtime_ns and meta.get("sha256") != _sha256(onnx_path):
+    if meta.get("mtime_ns") != st.st_mtime_ns and meta.get("sha256") != file_digest(onnx_path):
         raise ExportError(f"{onnx_path} has changed since it was written (its checksum differs)")
     if meta.get("max_seq_length") != max_seq_length:
         raise ExportError(f"{onnx_path} was checked for max_seq_length {meta.get('max_seq_length')}")

@@ -185,8 +185,9 @@ def _indian_names() -> frozenset[str]:
 
 
 @cache
-def _english() -> SpellChecker:
-    """pyspellchecker's English word list (about 160,000 words from subtitles), loaded once (~0.3 s)."""
+def english_words() -> SpellChecker:
+    """pyspellchecker's English word list (about 160,000 words from subtitles), loaded once (~0.3 s) for the
+    whole process: ``word in english_words()`` (lower-cased by it). Also used by qa/glossary.py."""
     return SpellChecker(language="en", distance=1)
 
 
@@ -200,7 +201,7 @@ def _name_word(word: str) -> bool:
         return False
     if w in _indian_names():
         return True
-    return any(c in "aeiouy" for c in w) and not w.endswith(_NOT_NAME_ENDINGS) and w not in _english()
+    return any(c in "aeiouy" for c in w) and not w.endswith(_NOT_NAME_ENDINGS) and w not in english_words()
 
 
 @dataclass(frozen=True)
