@@ -51,7 +51,7 @@ from qa.store import LEXICON_DIR, IndexData, load_index
 from qa.text import clean_question, phases, terms
 
 if TYPE_CHECKING:
-    from qa.safety import SafetyChecker
+    from qa.safety import SafetyChecker, SafetyVerdict
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +190,16 @@ class Engine:
         conversation so far) is a soft preference, see :meth:`context_trace`, and the answer says how the
         question was read (``Answer.reading``). With ``context=None`` the answer is exactly what it was
         before context existed."""
-        answer = self._ask(question, procedure=procedure, category=category, q_vec=q_vec, context=context)
-        if context is None or answer.reason is Reason.EMERGENCY:
+        answer, r = self._ask(question, procedure=procedure, category=category, q_vec=q_vec, context=context)
+        if r is None:
             return answer
-        r = self.resolve(answer.question, context)
         return dataclasses.replace(answer, reading=Reading(procedure=r.preference, source=r.source,
                                                            follow_up=r.follow_up, carried=r.carried))
 
     def _ask(self, question: str, *, procedure: str | None, category: str | None, q_vec: np.ndarray | None,
-             context: Context | None) -> Answer:
+             context: Context | None) -> tuple[Answer, Resolved | None]:
+        """The answer, and how the question was read in ``context`` (None without one, or for an emergency,
+        which is escalated before the context is even checked)."""
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         answer_id = uuid.uuid4().hex
@@ -208,23 +209,25 @@ class Engine:
                              language=verdict.language)
             return Answer(question=q, abstained=True, reason=Reason.EMERGENCY, confidence=0.0,
                           message=verdict.message, escalation=esc, answer_id=answer_id,
-                          latency_ms=_ms(t0))
+                          latency_ms=_ms(t0)), None
+        resolved = self.resolve(q, context) if context is not None else None
+        return self._answer(q, verdict, resolved, procedure=procedure, category=category, q_vec=q_vec,
+                            answer_id=answer_id, t0=t0), resolved
+
+    def _answer(self, q: str, verdict: SafetyVerdict | None, resolved: Resolved | None, *, procedure: str | None,
+                category: str | None, q_vec: np.ndarray | None, answer_id: str, t0: float) -> Answer:
         rt = self.route(q)
         if rt.form is not Form.ENGLISH and self.multilingual is not None:  # Tamil / Hindi (qa/multilingual.py)
             mask = self.allowed_mask(procedure, category)
-            if context is not None:  # the page's (or the conversation's) procedure: its pages and the general one
-                preference = self.resolve(q, context).preference
-                if preference is not None:
-                    preferred = self.preferred_mask(preference)
-                    preferred = preferred if mask is None else preferred & mask
-                    mask = preferred if preferred.any() else mask
+            if resolved is not None and resolved.preference is not None:  # the page's or the conversation's
+                mask = self.preferred_or(resolved.preference, mask)
             docs = None if mask is None else np.bincount(self._chunk_doc[mask], minlength=len(self.data.pages)) > 0
             refer = verdict.message if verdict is not None and verdict.action == "refer" else None
             return self.multilingual.answer(q, rt, refer_message=refer, allowed_docs=docs, answer_id=answer_id, t0=t0)
         if self.model is None:
             raise ClinicQAError("No answer model is loaded; load the engine with with_model=True.")
-        tr = (self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec) if context is None
-              else self.context_trace(q, context, procedure=procedure, category=category))
+        tr = (self.trace(q, allowed=self.allowed_mask(procedure, category), q_vec=q_vec) if resolved is None
+              else self.context_trace(resolved, procedure=procedure, category=category))
         passages = tuple(self._passage(tr.retrieved, r) for r in range(len(tr.retrieved.chunks)))
         if not tr.windows.items:
             return Answer(question=q, abstained=True, reason=Reason.NO_RELEVANT_PASSAGE, confidence=0.0,
@@ -268,24 +271,26 @@ class Engine:
         ok = np.asarray([p.procedure == procedure or p.procedure == GENERAL for p in self.data.pages])
         return np.asarray(ok[self._chunk_doc])
 
-    def context_trace(self, question: str, context: Context, *, procedure: str | None = None,
+    def preferred_or(self, preference: str, hard: np.ndarray | None) -> np.ndarray | None:
+        """The chunks of :meth:`preferred_mask` within the hard filter ``hard``; ``hard`` itself when none is."""
+        allowed = self.preferred_mask(preference)
+        if hard is not None:
+            allowed = allowed & hard
+        return allowed if allowed.any() else hard
+
+    def context_trace(self, resolved: Resolved, *, procedure: str | None = None,
                       category: str | None = None) -> Trace:
-        """The trace of ``question`` read in ``context``: retrieval matches the resolved text (the question
-        plus a follow-up's carried words). With a preferred procedure (named in the question, carried from
+        """The trace of a question read in its context (:meth:`resolve`): retrieval matches the resolved text
+        (the question plus a follow-up's carried words). With a preferred procedure (named in the question, carried from
         the history, or the page's) only its pages and the general page are searched; under
         ``Preference.FALLBACK`` the open trace (only the hard filters) is used instead when the preferred
         pages do not clear the threshold and it does. Either way a quote's confidence is the one the
         calibrator gives it among the pages searched, and a page outside the preference is never helped."""
-        resolved = self.resolve(question, context)
         text = self.expand(resolved.text)
         q_vec = self.embedder.encode_query(text)
         hard = self.allowed_mask(procedure, category)
-        if resolved.preference is None:
-            return self.trace(text, allowed=hard, q_vec=q_vec)
-        allowed = self.preferred_mask(resolved.preference)
-        if hard is not None:
-            allowed = allowed & hard
-        if not allowed.any():
+        allowed = hard if resolved.preference is None else self.preferred_or(resolved.preference, hard)
+        if allowed is hard:  # no preference, or none of its pages within the hard filter
             return self.trace(text, allowed=hard, q_vec=q_vec)
         preferred = self.trace(text, allowed=allowed, q_vec=q_vec)
         if self.preference_rule == Preference.STAY or self.best_confidence(preferred) >= self.threshold:
